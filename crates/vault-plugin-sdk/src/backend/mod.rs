@@ -1,0 +1,117 @@
+//! The `pb.Backend` gRPC service and the trait it drives.
+//!
+//! The service owns the per-mount instances (keyed by the host's multiplex
+//! id), turns wire messages into SDK types (one module per message in
+//! [`convert`]) and calls a [`LogicalBackend`]. The framework's
+//! [`Backend`](crate::framework::Backend) is one such backend; anything else
+//! implementing the trait can be served too.
+
+pub(crate) mod convert;
+mod service;
+
+pub(crate) use service::BackendService;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+
+use crate::Result;
+use crate::framework::{Request, Response};
+use crate::storage::Storage;
+use crate::system_view::SystemView;
+
+/// What kind of mount a plugin provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendType {
+    /// A secrets engine (`bao secrets enable`).
+    Logical,
+    /// An auth method (`bao auth enable`).
+    Credential,
+}
+
+impl BackendType {
+    /// The number the host uses on the wire.
+    pub fn wire(self) -> u32 {
+        match self {
+            Self::Logical => 1,
+            Self::Credential => 2,
+        }
+    }
+}
+
+/// Path patterns the host treats specially. A trailing `*` matches a prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecialPaths {
+    /// Paths that need a root token.
+    pub root: Vec<String>,
+    /// Paths reachable without a token (login paths of auth methods).
+    pub unauthenticated: Vec<String>,
+    /// Storage prefixes that are not replicated.
+    pub local_storage: Vec<String>,
+    /// Storage keys the host seal-wraps where it can.
+    pub seal_wrap_storage: Vec<String>,
+}
+
+/// A mount's backend, as the service calls it.
+#[async_trait]
+pub trait LogicalBackend: Send + Sync + 'static {
+    /// Secrets engine or auth method.
+    fn backend_type(&self) -> BackendType;
+
+    /// Paths the host treats specially.
+    fn special_paths(&self) -> SpecialPaths {
+        SpecialPaths::default()
+    }
+
+    /// Runs once after the mount is set up.
+    async fn initialize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Handles one request.
+    async fn handle_request(&self, req: Request) -> Result<Response>;
+
+    /// Whether the request's target exists; `None` when the path has no
+    /// existence check (the host then always sends `update`).
+    async fn existence_check(&self, req: Request) -> Result<Option<bool>>;
+
+    /// Runs when the mount is removed or the plugin reloaded.
+    async fn cleanup(&self) {}
+
+    /// Runs when the host says a storage key changed elsewhere.
+    async fn invalidate(&self, _key: &str) {}
+}
+
+/// What a backend factory gets when the host sets up a mount.
+pub struct SetupContext {
+    /// The mount's plugin configuration.
+    pub config: HashMap<String, String>,
+    /// The mount's unique id.
+    pub backend_uuid: String,
+    /// The mount's storage.
+    pub storage: Arc<dyn Storage>,
+    /// The mount's system view.
+    pub system_view: Arc<dyn SystemView>,
+}
+
+/// Builds one backend per mount. Any `async fn(SetupContext) -> Result<B>`
+/// is a factory.
+pub trait Factory: Send + Sync + 'static {
+    /// Builds the backend for a new mount.
+    fn build(&self, ctx: SetupContext) -> BoxFuture<'static, Result<Arc<dyn LogicalBackend>>>;
+}
+
+impl<F, Fut, B> Factory for F
+where
+    F: Fn(SetupContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<B>> + Send + 'static,
+    B: LogicalBackend,
+{
+    fn build(&self, ctx: SetupContext) -> BoxFuture<'static, Result<Arc<dyn LogicalBackend>>> {
+        let fut = self(ctx);
+        Box::pin(async move { Ok(Arc::new(fut.await?) as Arc<dyn LogicalBackend>) })
+    }
+}

@@ -1,0 +1,51 @@
+//! Write HashiCorp Vault and OpenBao plugins in Rust.
+//!
+//! A plugin is a binary whose `main` calls [`serve`] with a factory that
+//! builds one [`Backend`] per mount:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use vault_plugin_sdk::{Backend, Path, Request, Response, Result, SetupContext};
+//!
+//! async fn ping(_: Arc<()>, _: Request) -> Result<Response> {
+//!     Response::json(&serde_json::json!({ "message": "pong" }))
+//! }
+//!
+//! async fn factory(_: SetupContext) -> Result<Backend<()>> {
+//!     Backend::builder(())
+//!         .path(Path::new("ping").read(ping))
+//!         .build()
+//!         .map_err(vault_plugin_sdk::Error::internal)
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     vault_plugin_sdk::serve(vault_plugin_sdk::plugin_version!(), factory)
+//! }
+//! ```
+//!
+//! The layers, bottom up: [`transport`] speaks go-plugin (cookie, handshake,
+//! AutoMTLS, broker, multiplexing); the backend service turns `pb.Backend`
+//! calls into [`Request`]s for a [`LogicalBackend`]; [`framework`] routes
+//! them to handlers; [`storage`] and [`system_view`] reach back into the host.
+
+pub mod backend;
+mod error;
+pub mod framework;
+pub mod logging;
+pub mod storage;
+pub mod system_view;
+pub mod transport;
+
+pub use backend::{BackendType, Factory, LogicalBackend, SetupContext, SpecialPaths};
+pub use error::{Error, Result};
+pub use framework::{Backend, Operation, Path, Request, Response};
+pub use transport::serve;
+
+/// The calling crate's version as `v<major>.<minor>.<patch>`, the form
+/// `plugin register -version` expects.
+#[macro_export]
+macro_rules! plugin_version {
+    () => {
+        concat!("v", env!("CARGO_PKG_VERSION"))
+    };
+}

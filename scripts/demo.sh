@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Try the plugins by hand: build them, start an OpenBao dev server with every
+# plugin registered and mounted, print what to type, and keep the server in the
+# foreground until Ctrl-C.
+#
+#   ./scripts/demo.sh            # build, start, wait for Ctrl-C
+#   ./scripts/demo.sh --smoke    # same, but run the example commands and stop
+#   ./scripts/demo.sh --no-build # reuse the binaries already built
+#
+# Environment: BAO_DEMO_PORT (default 8200), PLUGIN_TARGET_DIR (where the release
+# binaries are; default target/x86_64-unknown-linux-gnu/release).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+TARGET="x86_64-unknown-linux-gnu"
+TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
+RELEASE_DIR="${PLUGIN_TARGET_DIR:-$TARGET_ROOT/$TARGET/release}"
+PORT="${BAO_DEMO_PORT:-8200}"
+DEMO_DIR="$ROOT/.cache/demo"
+PLUGIN_DIR="$DEMO_DIR/plugins"
+LOG="$DEMO_DIR/server.log"
+ROOT_TOKEN="root"
+
+# ---------------------------------------------------------------------------
+# The plugin table. One line per plugin binary:
+#   <binary name>   <type: secret|auth>   <registered name>   <mount path>
+# A vault-plugin-* binary missing from the table is still installed, with
+# defaults derived from its name (vault-plugin-auth-X -> auth plugin "auth-X").
+PLUGIN_TABLE='
+vault-plugin-example-kv       secret  example-kv       example-kv
+vault-plugin-secrets-balena   secret  secrets-balena   balena
+'
+
+# Example commands printed (and run by --smoke) once a mount exists:
+#   <mount>  <command...>
+EXAMPLES='
+example-kv  bao write example-kv/kv/hello value=world
+example-kv  bao read example-kv/kv/hello
+example-kv  bao list example-kv/kv
+example-kv  bao read example-kv/ping
+'
+# ---------------------------------------------------------------------------
+
+SMOKE=0
+BUILD=1
+for arg in "$@"; do
+    case "$arg" in
+        --smoke) SMOKE=1 ;;
+        --no-build) BUILD=0 ;;
+        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "demo.sh: unknown argument $arg" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
+
+# Print "type name mount" for a binary: from the table, else derived defaults.
+plugin_spec() {
+    local bin="$1" row
+    row="$(awk -v b="$bin" '$1 == b { print $2, $3, $4; exit }' <<<"$PLUGIN_TABLE")"
+    if [[ -n "$row" ]]; then
+        echo "$row"
+        return
+    fi
+    local name="${bin#vault-plugin-}" type="secret"
+    [[ "$name" == auth-* ]] && type="auth"
+    echo "$type $name $name"
+}
+
+# Version of the package that builds binary $1, from cargo metadata.
+METADATA=""
+plugin_version() {
+    [[ -n "$METADATA" ]] || METADATA="$(cargo metadata --no-deps --format-version 1)"
+    python3 -c '
+import json, sys
+want = sys.argv[1]
+for pkg in json.load(sys.stdin)["packages"]:
+    if any(t["name"] == want and "bin" in t["kind"] for t in pkg["targets"]):
+        print(pkg["version"]); break
+' "$1" <<<"$METADATA"
+}
+
+bao() { "$BAO_BIN" "$@"; }
+
+BAO_PID=""
+# shellcheck disable=SC2317  # invoked from the EXIT trap
+stop_server() {
+    trap - EXIT INT TERM
+    if [[ -n "$BAO_PID" ]] && kill -0 "$BAO_PID" 2>/dev/null; then
+        log "stopping OpenBao (pid $BAO_PID)"
+        kill -TERM "$BAO_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$BAO_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$BAO_PID" 2>/dev/null || true
+        wait "$BAO_PID" 2>/dev/null || true
+        log "stopped; server log kept at $LOG"
+    fi
+}
+
+fail_with_log() {
+    printf 'demo.sh: %s\n--- last 40 lines of %s ---\n' "$1" "$LOG" >&2
+    tail -n 40 "$LOG" >&2 || true
+    exit 1
+}
+
+# 1. Build and install.
+if [[ "$BUILD" == 1 ]]; then
+    log "building release plugins (static, $TARGET)"
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+        cargo build --release --workspace --target "$TARGET"
+fi
+BAO_BIN="${BAO_BIN:-$(./scripts/install-bao.sh | tail -n 1)}"
+[[ -x "$BAO_BIN" ]] || die "no bao binary (got '$BAO_BIN')"
+
+# 2. Start the server with an EMPTY plugin dir (a dev server auto-mounts what it
+#    finds there and exits if that fails); plugins are copied in afterwards.
+export BAO_ADDR="http://127.0.0.1:$PORT" VAULT_ADDR="http://127.0.0.1:$PORT"
+export BAO_TOKEN="$ROOT_TOKEN" VAULT_TOKEN="$ROOT_TOKEN"
+unset BAO_NAMESPACE VAULT_NAMESPACE BAO_FORMAT VAULT_FORMAT
+if bao status >/dev/null 2>&1 || (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    die "something already listens on 127.0.0.1:$PORT (set BAO_DEMO_PORT to use another port)"
+fi
+rm -rf "$PLUGIN_DIR"
+mkdir -p "$PLUGIN_DIR"
+log "starting OpenBao dev server on $BAO_ADDR (log: $LOG)"
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+"$BAO_BIN" server -dev \
+    -dev-root-token-id="$ROOT_TOKEN" \
+    -dev-listen-address="127.0.0.1:$PORT" \
+    -dev-plugin-dir="$PLUGIN_DIR" \
+    -dev-no-store-token \
+    -log-level=debug >"$LOG" 2>&1 </dev/null &
+BAO_PID=$!
+for _ in $(seq 1 300); do
+    kill -0 "$BAO_PID" 2>/dev/null || fail_with_log "OpenBao exited during startup"
+    bao status >/dev/null 2>&1 && break
+    sleep 0.1
+done
+bao status >/dev/null 2>&1 || fail_with_log "OpenBao did not become ready in 30 s"
+
+# 3. Register and mount every plugin binary.
+MOUNTED=()
+shopt -s nullglob
+for path in "$RELEASE_DIR"/vault-plugin-*; do
+    bin="$(basename "$path")"
+    [[ -f "$path" && -x "$path" && "$bin" != *.* ]] || continue
+    read -r type name mount <<<"$(plugin_spec "$bin")"
+    version="$(plugin_version "$bin")"
+    [[ -n "$version" ]] || die "cannot find the crate version of $bin in cargo metadata"
+    cp "$path" "$PLUGIN_DIR/$name"
+    chmod 755 "$PLUGIN_DIR/$name"
+    sha="$(sha256sum "$PLUGIN_DIR/$name" | cut -d' ' -f1)"
+    log "registering $type plugin $name v$version ($bin) and mounting it at $mount/"
+    bao plugin register -sha256="$sha" -version="v$version" "$type" "$name" >/dev/null ||
+        fail_with_log "registering $name failed"
+    if [[ "$type" == auth ]]; then
+        bao auth enable -path="$mount" "$name" >/dev/null || fail_with_log "enabling auth $name failed"
+    else
+        bao secrets enable -path="$mount" "$name" >/dev/null || fail_with_log "enabling $name failed"
+    fi
+    MOUNTED+=("$mount")
+done
+[[ ${#MOUNTED[@]} -gt 0 ]] ||
+    log "no vault-plugin-* binaries in $RELEASE_DIR: the server runs without plugins"
+
+# 4. Tell the user what to try.
+examples=()
+while read -r mount cmd; do
+    [[ -n "$mount" ]] || continue
+    for m in "${MOUNTED[@]}"; do
+        [[ "$m" == "$mount" ]] && examples+=("$cmd")
+    done
+done <<<"$EXAMPLES"
+
+cat <<EOF
+
+OpenBao $("$BAO_BIN" version | awk '{print $2}') dev server is running with our plugins: ${MOUNTED[*]:-(none)}
+
+In another shell:
+    export BAO_ADDR='$BAO_ADDR' BAO_TOKEN='$ROOT_TOKEN'
+    export VAULT_ADDR='$BAO_ADDR' VAULT_TOKEN='$ROOT_TOKEN'
+    alias bao='$BAO_BIN'
+
+Then try:
+EOF
+for cmd in "${examples[@]}"; do printf '    %s\n' "$cmd"; done
+printf '    bao secrets list\n    bao plugin list secret\n\nServer log: %s\n' "$LOG"
+
+if [[ "$SMOKE" == 1 ]]; then
+    for cmd in "${examples[@]}"; do
+        printf '\n$ %s\n' "$cmd"
+        read -r -a words <<<"$cmd"
+        [[ "${words[0]}" == bao ]] || die "example must start with bao: $cmd"
+        bao "${words[@]:1}" || fail_with_log "example failed: $cmd"
+    done
+    exit 0
+fi
+
+printf '\nPress Ctrl-C to stop the server.\n'
+set +e
+wait "$BAO_PID"
+status=$?
+BAO_PID=""
+log "OpenBao exited by itself (status $status); log: $LOG"
+exit "$status"

