@@ -115,6 +115,25 @@ pub fn plugin_binary(name: &str) -> PathBuf {
     );
 }
 
+/// The version of the workspace crate in `crate_dir` (e.g. `plugins/example-kv`),
+/// as `v<version>`, the form `plugin register -version` takes.
+#[track_caller]
+pub fn crate_version(crate_dir: &str) -> String {
+    let manifest = workspace_root().join(crate_dir).join("Cargo.toml");
+    let text = fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
+    text.lines()
+        .find_map(|line| {
+            let rest = line
+                .trim()
+                .strip_prefix("version")?
+                .trim_start()
+                .strip_prefix('=')?;
+            Some(format!("v{}", rest.trim().trim_matches('"')))
+        })
+        .unwrap_or_else(|| panic!("no version in {}", manifest.display()))
+}
+
 /// Lower-case hex SHA-256 of a file's contents (what `bao plugin register -sha256` wants).
 ///
 /// # Panics
@@ -465,6 +484,40 @@ impl BaoServer {
     /// If `kind` is invalid, the copy fails, or registration fails.
     #[track_caller]
     pub fn install_plugin(&self, kind: &str, name: &str, binary: &Path, version: &str) -> String {
+        self.install_plugin_with(kind, name, binary, version, &[])
+    }
+
+    /// Pids of the running processes started from plugin `name` in this
+    /// server's plugin folder.
+    pub fn plugin_pids(&self, name: &str) -> Vec<u32> {
+        let path = self.plugin_dir.join(name);
+        let want = path.as_os_str().as_encoded_bytes();
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut pids: Vec<u32> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .ok()
+                    .and_then(|c| c.split(|b| *b == 0).next().map(|arg0| arg0 == want))
+                    .unwrap_or(false)
+            })
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Like [`install_plugin`](Self::install_plugin), passing `register_args`
+    /// (e.g. `-env=NAME=VALUE`) to `plugin register`.
+    pub fn install_plugin_with(
+        &self,
+        kind: &str,
+        name: &str,
+        binary: &Path,
+        version: &str,
+        register_args: &[&str],
+    ) -> String {
         assert!(
             kind == "secret" || kind == "auth",
             "plugin kind must be \"secret\" or \"auth\", got {kind:?}"
@@ -489,14 +542,12 @@ impl BaoServer {
         fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
             .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", dest.display()));
         let sha = sha256_file(&dest);
-        self.bao_ok(&[
-            "plugin",
-            "register",
-            &format!("-sha256={sha}"),
-            &format!("-version={version}"),
-            kind,
-            name,
-        ]);
+        let sha_arg = format!("-sha256={sha}");
+        let version_arg = format!("-version={version}");
+        let mut args = vec!["plugin", "register", sha_arg.as_str(), version_arg.as_str()];
+        args.extend_from_slice(register_args);
+        args.extend_from_slice(&[kind, name]);
+        self.bao_ok(&args);
         // `plugin info` without -version 404s for versioned registrations.
         let info = self.bao_json(&["plugin", "info", &format!("-version={version}"), kind, name]);
         assert_eq!(

@@ -4,15 +4,17 @@
 //! operator sees plugin logs at the server's log level. Plain text lines
 //! would all land at debug.
 //!
-//! The plugin's own threshold comes from `PLUGIN_LOG_LEVEL` (trace, debug,
-//! info, warn, error, off; default info), settable per plugin with
-//! `bao plugin register -env PLUGIN_LOG_LEVEL=debug ...`.
+//! The plugin's own threshold (trace, debug, info, warn, error, off; default
+//! info) comes from the `--log-level=` argument
+//! (`bao plugin register -args=--log-level=debug ...`), or else from
+//! `PLUGIN_LOG_LEVEL` (Vault's `plugin register -env`).
 
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -20,16 +22,12 @@ use tracing_subscriber::registry::LookupSpan;
 /// The variable holding the plugin's log threshold.
 pub const LOG_LEVEL_VAR: &str = "PLUGIN_LOG_LEVEL";
 
-/// Installs the JSON logger on stderr (once; later calls do nothing).
-pub fn init() {
-    let level = std::env::var(LOG_LEVEL_VAR)
-        .ok()
-        .and_then(|v| {
-            v.trim()
-                .parse::<tracing_subscriber::filter::LevelFilter>()
-                .ok()
-        })
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+/// Installs the JSON logger on stderr at `level`, or the level in
+/// `PLUGIN_LOG_LEVEL`, or info (once; later calls do nothing).
+pub fn init(level: Option<LevelFilter>) {
+    let level = level
+        .or_else(|| std::env::var(LOG_LEVEL_VAR).ok()?.trim().parse().ok())
+        .unwrap_or(LevelFilter::INFO);
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level)

@@ -110,9 +110,14 @@ impl Listener {
             Ok(listener) => Ok(listener),
             Err(err) => {
                 tracing::debug!(dir = %base.display(), error = %err, "no unix socket, falling back to TCP");
-                bind_tcp(ports).map(Self::Tcp)
+                Self::bind_tcp(ports)
             }
         }
+    }
+
+    /// Binds TCP on 127.0.0.1, on the first free port in `ports`.
+    pub fn bind_tcp(ports: (u16, u16)) -> io::Result<Self> {
+        bind_tcp(ports).map(Self::Tcp)
     }
 
     /// `unix` or `tcp`, as the handshake line names it.

@@ -5,6 +5,7 @@
 //! AutoMTLS identity, binds a socket, prints the handshake line, and serves
 //! the plugin's gRPC services until the host says stop.
 
+pub mod args;
 pub mod broker;
 pub mod env;
 pub mod handshake;
@@ -27,6 +28,7 @@ use vault_plugin_proto::plugin::grpc_controller_server::GrpcControllerServer;
 use vault_plugin_proto::plugin::grpc_stdio_server::GrpcStdioServer;
 
 use crate::backend::{BackendService, Factory};
+use args::{Args, Network};
 use broker::Broker;
 use env::{EnvError, HostEnv};
 use handshake::{HandshakeError, Security};
@@ -74,9 +76,15 @@ pub enum ServeError {
 /// backend factory, and return its exit code.
 ///
 /// Run by hand (no magic cookie), it prints what the binary is and how to
-/// install it, and exits with status 1. `--version` prints the version.
+/// install it, and exits with status 1. Arguments (see [`args`]) set the
+/// log level and the socket type; `--version` prints the version.
 pub fn serve(version: &str, factory: impl Factory) -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("--version") {
+    let args = Args::parse(std::env::args().skip(1));
+    if let Ok(Args {
+        print_version: true,
+        ..
+    }) = args
+    {
         println!("{version}");
         return ExitCode::SUCCESS;
     }
@@ -87,11 +95,20 @@ pub fn serve(version: &str, factory: impl Factory) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::logging::init();
+    let args = match args {
+        Ok(args) => args,
+        Err(err) => {
+            // Started by a host: say it in the host's log, at error level.
+            crate::logging::init(None);
+            tracing::error!(error = %err, "plugin arguments are invalid");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::logging::init(args.log_level);
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "plugin panicked");
     }));
-    match start(env, version, Arc::new(factory)) {
+    match start(env, args, version, Arc::new(factory)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "plugin could not serve");
@@ -100,7 +117,12 @@ pub fn serve(version: &str, factory: impl Factory) -> ExitCode {
     }
 }
 
-fn start(env: HostEnv, version: &str, factory: Arc<dyn Factory>) -> Result<(), ServeError> {
+fn start(
+    env: HostEnv,
+    args: Args,
+    version: &str,
+    factory: Arc<dyn Factory>,
+) -> Result<(), ServeError> {
     if env.mlock {
         lock_memory().map_err(ServeError::Mlock)?;
     }
@@ -112,7 +134,7 @@ fn start(env: HostEnv, version: &str, factory: Arc<dyn Factory>) -> Result<(), S
             context: "starting the async runtime",
             source,
         })?;
-    runtime.block_on(run(env, version.to_owned(), factory))
+    runtime.block_on(run(env, args, version.to_owned(), factory))
 }
 
 fn lock_memory() -> std::io::Result<()> {
@@ -125,7 +147,12 @@ fn lock_memory() -> std::io::Result<()> {
     }
 }
 
-async fn run(env: HostEnv, version: String, factory: Arc<dyn Factory>) -> Result<(), ServeError> {
+async fn run(
+    env: HostEnv,
+    args: Args,
+    version: String,
+    factory: Arc<dyn Factory>,
+) -> Result<(), ServeError> {
     let negotiated = handshake::negotiate(&env)?;
     let (identity, acceptor, connector) =
         match (negotiated.security, env.client_cert_pem.as_deref()) {
@@ -142,11 +169,14 @@ async fn run(env: HostEnv, version: String, factory: Arc<dyn Factory>) -> Result
             }
             _ => (None, None, None),
         };
-    let listener = Listener::bind(
-        env.unix_socket_dir.as_deref(),
-        env.unix_socket_group.as_deref(),
-        env.port_range,
-    )
+    let listener = match args.network {
+        Network::Unix => Listener::bind(
+            env.unix_socket_dir.as_deref(),
+            env.unix_socket_group.as_deref(),
+            env.port_range,
+        ),
+        Network::Tcp => Listener::bind_tcp(env.port_range),
+    }
     .map_err(|source| ServeError::Io {
         context: "binding the plugin's socket",
         source,

@@ -1,0 +1,235 @@
+//! Each plugin binary as a process: what a person running it by hand sees,
+//! how it answers each kind of host start, and that it is static and
+//! starts in an empty root (no /lib, no /etc, no /tmp).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use integration_tests::{crate_version, plugin_binary};
+
+/// Every plugin binary the workspace ships, with its crate folder.
+const PLUGINS: &[(&str, &str)] = &[("vault-plugin-example-kv", "plugins/example-kv")];
+
+const COOKIE: (&str, &str) = (
+    "VAULT_BACKEND_PLUGIN",
+    "6669da05-b1c8-4f49-97d9-c8e5bed98e20",
+);
+const HOST_CERT: &str = include_str!("../fixtures/host-p521.pem");
+
+/// What OpenBao 2.7.2 sets on a normal (AutoMTLS, v5) start.
+fn first_probe_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        COOKIE,
+        ("PLUGIN_PROTOCOL_VERSIONS", "5"),
+        ("VAULT_PLUGIN_AUTOMTLS_ENABLED", "true"),
+        ("BAO_PLUGIN_AUTOMTLS_ENABLED", "true"),
+        ("VAULT_PLUGIN_METADATA_MODE", "false"),
+        ("PLUGIN_CLIENT_CERT", HOST_CERT),
+        ("PLUGIN_MIN_PORT", "10000"),
+        ("PLUGIN_MAX_PORT", "25000"),
+        ("VAULT_VERSION", "2.7.2"),
+        ("BAO_VERSION", "2.7.2"),
+    ]
+}
+
+fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> Child {
+    cmd.env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("start the plugin")
+}
+
+/// The first stdout line, or `None` if the process ends or 10 s pass first.
+fn first_line(child: &mut Child) -> Option<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(
+            read.ok()
+                .filter(|n| *n > 0)
+                .map(|_| line.trim_end().to_owned()),
+        );
+    });
+    rx.recv_timeout(Duration::from_secs(10)).ok().flatten()
+}
+
+fn stop(mut child: Child) -> String {
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait for the plugin");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn run_by_hand_it_says_what_it_is_and_fails() {
+    for (bin, _) in PLUGINS {
+        let out = Command::new(plugin_binary(bin))
+            .env_clear()
+            .output()
+            .expect("run the plugin");
+        assert_eq!(out.status.code(), Some(1), "{bin}");
+        assert!(out.stdout.is_empty(), "{bin}: nothing on stdout");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("not meant to be run directly"),
+            "{bin}: {stderr}"
+        );
+        assert!(stderr.contains("plugin register"), "{bin}: {stderr}");
+    }
+}
+
+#[test]
+fn version_flag_prints_the_crate_version() {
+    for (bin, dir) in PLUGINS {
+        let out = Command::new(plugin_binary(bin))
+            .arg("--version")
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            crate_version(dir)
+        );
+    }
+}
+
+#[test]
+fn automtls_start_prints_one_handshake_line_with_an_unpadded_certificate() {
+    use base64::Engine as _;
+    for (bin, _) in PLUGINS {
+        for _ in 0..8 {
+            // Certificates differ per start; padding trouble showed in about
+            // half of all starts, so try several.
+            let mut child = spawn(Command::new(plugin_binary(bin)), &first_probe_env());
+            let line = first_line(&mut child);
+            let stderr = stop(child);
+            let line = line.unwrap_or_else(|| panic!("{bin}: no handshake line; stderr: {stderr}"));
+            let fields: Vec<&str> = line.split('|').collect();
+            assert_eq!(fields.len(), 6, "{line}");
+            assert_eq!(&fields[..3], ["1", "5", "unix"], "{line}");
+            assert!(Path::new(fields[3]).is_absolute(), "{line}");
+            assert_eq!(fields[4], "grpc");
+            let der = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(fields[5])
+                .unwrap_or_else(|e| panic!("certificate is not RawStd base64 ({e}): {line}"));
+            assert!(
+                der.len() > 50 && der[0] == 0x30,
+                "not a DER certificate: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn openbao_metadata_probe_is_served_as_plain_v4() {
+    // OpenBao's second try at registration: 3,4, no AutoMTLS, no cert.
+    let env = [
+        COOKIE,
+        ("PLUGIN_PROTOCOL_VERSIONS", "3,4"),
+        ("VAULT_PLUGIN_AUTOMTLS_ENABLED", "false"),
+        ("VAULT_PLUGIN_METADATA_MODE", "true"),
+    ];
+    for (bin, _) in PLUGINS {
+        let mut child = spawn(Command::new(plugin_binary(bin)), &env);
+        let line = first_line(&mut child);
+        let stderr = stop(child);
+        let line = line.unwrap_or_else(|| panic!("{bin}: no handshake line; stderr: {stderr}"));
+        assert!(
+            line.starts_with("1|4|unix|") && line.ends_with("|grpc|"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn legacy_tls_bootstrap_is_refused_with_a_clear_message() {
+    let env = [
+        COOKIE,
+        ("PLUGIN_PROTOCOL_VERSIONS", "4"),
+        ("VAULT_UNWRAP_TOKEN", "s.legacy"),
+    ];
+    for (bin, _) in PLUGINS {
+        let mut child = spawn(Command::new(plugin_binary(bin)), &env);
+        assert_eq!(first_line(&mut child), None, "no handshake line");
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line: serde_json::Value =
+            serde_json::from_str(stderr.lines().last().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("stderr must be hclog JSON ({e}): {stderr}"));
+        assert_eq!(line["@level"], "error", "{line}");
+        assert!(
+            line["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("legacy TLS"),
+            "{line}"
+        );
+    }
+}
+
+/// Reads the ELF program headers: (has PT_INTERP, names of DT_NEEDED).
+fn elf_dynamic_deps(bytes: &[u8]) -> (bool, usize) {
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let u64_at =
+        |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes")) as usize;
+    assert_eq!(&bytes[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(bytes[4], 2, "not a 64-bit ELF");
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    let mut interp = false;
+    let mut needed = 0;
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        let p_type = u32::from_le_bytes(bytes[ph..ph + 4].try_into().expect("4 bytes"));
+        match p_type {
+            3 => interp = true,
+            2 => {
+                let (offset, size) = (u64_at(ph + 8), u64_at(ph + 32));
+                needed += bytes[offset..offset + size]
+                    .chunks_exact(16)
+                    .filter(|d| u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) == 1)
+                    .count();
+            }
+            _ => {}
+        }
+    }
+    (interp, needed)
+}
+
+#[test]
+fn binaries_are_statically_linked() {
+    for (bin, _) in PLUGINS {
+        let bytes = std::fs::read(plugin_binary(bin)).expect("read the binary");
+        let (interp, needed) = elf_dynamic_deps(&bytes);
+        assert!(!interp, "{bin} asks for a dynamic loader (PT_INTERP)");
+        assert_eq!(needed, 0, "{bin} needs shared libraries (DT_NEEDED)");
+    }
+}
+
+#[test]
+fn binaries_start_in_an_empty_root() {
+    let chroot = ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chroot(8) is needed for this test");
+    for (bin, _) in PLUGINS {
+        let root = tempfile::tempdir().expect("temp root");
+        std::fs::copy(plugin_binary(bin), root.path().join("plugin")).expect("copy the binary");
+        let mut cmd = Command::new(chroot);
+        cmd.arg(root.path()).arg("/plugin");
+        let mut child = spawn(cmd, &first_probe_env());
+        let line = first_line(&mut child);
+        let stderr = stop(child);
+        let line = line.unwrap_or_else(|| {
+            panic!("{bin}: no handshake line in an empty root; stderr: {stderr}")
+        });
+        // No /tmp in the root: the plugin falls back to TCP in the host's range.
+        assert!(line.starts_with("1|5|tcp|127.0.0.1:"), "{line}");
+    }
+}
