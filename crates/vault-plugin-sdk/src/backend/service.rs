@@ -52,7 +52,7 @@ impl BackendService {
         })
     }
 
-    async fn setup(&self, id: &str, args: pb::SetupArgs) -> Result<Instance, String> {
+    async fn build_instance(&self, id: &str, args: pb::SetupArgs) -> Result<Instance, String> {
         let (storage, system_view): (Arc<dyn Storage>, Arc<dyn SystemView>) = if self.metadata_mode
         {
             (Arc::new(NoStorage), Arc::new(StaticSystemView::default()))
@@ -216,7 +216,7 @@ impl pb::backend_server::Backend for BackendService {
     ) -> Result<GrpcResponse<pb::SetupReply>, Status> {
         let id = multiplex_id(request.metadata());
         let args = request.into_inner();
-        let err = match self.setup(&id, args).await {
+        let err = match self.build_instance(&id, args).await {
             Ok(instance) => {
                 self.instances
                     .write()
@@ -252,5 +252,111 @@ impl pb::backend_server::Backend for BackendService {
         Ok(GrpcResponse::new(pb::TypeReply {
             r#type: instance.backend.backend_type().wire(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::{Backend, Path, Response};
+    use crate::transport::services::MULTIPLEX_ID_KEY;
+    use pb::backend_server::Backend as _;
+
+    async fn boom(_: Arc<()>, _: Request) -> crate::Result<Response> {
+        panic!("handler bug");
+    }
+
+    async fn mount(_: Arc<()>, req: Request) -> crate::Result<Response> {
+        Response::json(&serde_json::json!({ "mount": req.mount_point }))
+    }
+
+    fn service() -> BackendService {
+        let factory = |_ctx: SetupContext| async {
+            Backend::builder(())
+                .path(Path::new("boom").read(boom))
+                .path(Path::new("mount").read(mount))
+                .build()
+                .map_err(Error::internal)
+        };
+        // Metadata mode: no broker dial, so the service runs in-process.
+        BackendService::new(Arc::new(factory), Broker::new(None), true)
+    }
+
+    fn with_id<T>(id: &str, msg: T) -> GrpcRequest<T> {
+        let mut req = GrpcRequest::new(msg);
+        req.metadata_mut()
+            .insert(MULTIPLEX_ID_KEY, id.parse().unwrap());
+        req
+    }
+
+    fn read(path: &str, mount_point: &str) -> pb::HandleRequestArgs {
+        pb::HandleRequestArgs {
+            storage_id: 0,
+            request: Some(pb::Request {
+                operation: "read".into(),
+                path: path.into(),
+                mount_point: mount_point.into(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_request_and_the_service_goes_on() {
+        let svc = service();
+        let setup = svc
+            .setup(with_id("m1", pb::SetupArgs::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(setup.err, "");
+        let reply = svc
+            .handle_request(with_id("m1", read("boom", "a/")))
+            .await
+            .unwrap()
+            .into_inner();
+        let err = reply.err.expect("an error reply");
+        assert_eq!(err.err_type, convert::error::err_type::INTERNAL);
+        assert!(err.err_msg.contains("read boom"), "{}", err.err_msg);
+        let reply = svc
+            .handle_request(with_id("m1", read("mount", "a/")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(reply.err.is_none());
+    }
+
+    #[tokio::test]
+    async fn each_multiplex_id_has_its_own_instance_until_cleanup() {
+        let svc = service();
+        for id in ["m1", "m2"] {
+            svc.setup(with_id(id, pb::SetupArgs::default()))
+                .await
+                .unwrap();
+        }
+        let reply = svc
+            .handle_request(with_id("m2", read("mount", "b/")))
+            .await
+            .unwrap()
+            .into_inner();
+        let data: serde_json::Value = serde_json::from_str(&reply.response.unwrap().data).unwrap();
+        assert_eq!(data["mount"], "b/");
+        svc.cleanup(with_id("m1", pb::Empty {})).await.unwrap();
+        let status = svc
+            .handle_request(with_id("m1", read("mount", "a/")))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            svc.handle_request(with_id("m2", read("mount", "b/")))
+                .await
+                .is_ok()
+        );
+        let ty = svc
+            .r#type(with_id("m2", pb::Empty {}))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ty.r#type, 1);
     }
 }

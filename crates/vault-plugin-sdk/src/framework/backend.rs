@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use regex::{Regex, RegexSet};
+use regex_lite::Regex;
 use serde_json::{Map, Value};
 
 use super::pattern::{PatternError, to_regex_source};
@@ -161,7 +161,6 @@ impl<S: Send + Sync + 'static> Builder<S> {
 
     /// Compiles every pattern and checks the paths.
     pub fn build(self) -> Result<Backend<S>, BuildError> {
-        let mut sources = Vec::with_capacity(self.paths.len());
         let mut routes = Vec::with_capacity(self.paths.len());
         for path in self.paths {
             if path.operations.contains_key(&Operation::Create) && path.existence.is_none() {
@@ -172,19 +171,13 @@ impl<S: Send + Sync + 'static> Builder<S> {
                 pattern: path.pattern.clone(),
                 reason: e.to_string(),
             })?;
-            sources.push(source);
             routes.push(Route { regex, path });
         }
-        let set = RegexSet::new(&sources).map_err(|e| PatternError {
-            pattern: sources.join(" | "),
-            reason: e.to_string(),
-        })?;
         Ok(Backend {
             state: self.state,
             backend_type: self.backend_type,
             help: self.help,
             routes,
-            set,
             special_paths: self.special_paths,
         })
     }
@@ -201,7 +194,6 @@ pub struct Backend<S> {
     backend_type: BackendType,
     help: String,
     routes: Vec<Route<S>>,
-    set: RegexSet,
     special_paths: SpecialPaths,
 }
 
@@ -223,23 +215,16 @@ impl<S: Send + Sync + 'static> Backend<S> {
     }
 
     fn route(&self, path: &str) -> Option<(&Route<S>, HashMap<String, String>)> {
-        let index = self.set.matches(path).into_iter().next()?;
-        let route = &self.routes[index];
-        let captures = route
-            .regex
-            .captures(path)
-            .map(|caps| {
-                route
-                    .regex
-                    .capture_names()
-                    .flatten()
-                    .filter_map(|name| {
-                        Some((name.to_owned(), caps.name(name)?.as_str().to_owned()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some((route, captures))
+        self.routes.iter().find_map(|route| {
+            let caps = route.regex.captures(path)?;
+            let captures = route
+                .regex
+                .capture_names()
+                .flatten()
+                .filter_map(|name| Some((name.to_owned(), caps.name(name)?.as_str().to_owned())))
+                .collect();
+            Some((route, captures))
+        })
     }
 
     fn help(&self, path: &str) -> Response {

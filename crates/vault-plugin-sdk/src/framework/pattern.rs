@@ -6,7 +6,7 @@
 //! rest of the path, slashes included. Anything else is a regular expression,
 //! so Vault patterns such as `kv/?` or `(?P<name>.+)` work as written.
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// ASCII word characters, as Go's `\w` (RE2 is ASCII-only).
 const NAME: &str = r"[0-9A-Za-z_](?:[0-9A-Za-z_.\-]*[0-9A-Za-z_])?";

@@ -126,8 +126,10 @@ fn start(
     if env.mlock {
         lock_memory().map_err(ServeError::Mlock)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: plugin work is I/O-bound (gRPC in, storage calls out), and
+    // a single-threaded runtime costs the least CPU, memory and binary size.
+    // Handlers that compute for long should use `tokio::task::spawn_blocking`.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|source| ServeError::Io {
