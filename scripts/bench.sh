@@ -46,8 +46,7 @@ export BAO_BIN
 
 if [[ "${NO_BUILD:-0}" != 1 ]]; then
     step "plugin: static release build ($TARGET)"
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-        cargo build --release --locked --target "$TARGET" -p example-kv
+    ./scripts/build-release.sh -p example-kv
 
     # The bench binary is a client, not the thing measured: build it with the
     # release optimisation level but without the workspace's fat LTO and single

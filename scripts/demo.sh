@@ -112,8 +112,7 @@ fail_with_log() {
 # 1. Build and install.
 if [[ "$BUILD" == 1 ]]; then
     log "building release plugins (static, $TARGET)"
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-        cargo build --release --workspace --target "$TARGET"
+    ./scripts/build-release.sh --workspace
 fi
 BAO_BIN="${BAO_BIN:-$(./scripts/install-bao.sh | tail -n 1)}"
 [[ -x "$BAO_BIN" ]] || die "no bao binary (got '$BAO_BIN')"

@@ -17,13 +17,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# Release plugins are built for this triple with +crt-static. Passing --target
-# keeps RUSTFLAGS away from build scripts and proc-macros (host artifacts), and
-# puts the binaries in target/<triple>/release, where the harness looks first.
+# Release plugins are built by scripts/build-release.sh (static, for this
+# triple) into target/<triple>/release, where the harness looks first.
 TARGET="x86_64-unknown-linux-gnu"
 TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
-STATIC_RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
@@ -62,7 +60,7 @@ if [[ "${SKIP_LINT:-0}" != 1 ]]; then
 fi
 
 step "release build (static, $TARGET)"
-RUSTFLAGS="$STATIC_RUSTFLAGS" cargo build --release --workspace --locked --target "$TARGET"
+./scripts/build-release.sh --workspace
 export PLUGIN_TARGET_DIR="$TARGET_ROOT/$TARGET/release"
 
 step "doc tests"

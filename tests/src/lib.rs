@@ -108,7 +108,7 @@ pub fn plugin_binary(name: &str) -> PathBuf {
     panic!(
         "plugin binary `{name}` not found (searched: {}).\n\
          Build the plugins first: `cargo build --release --workspace --target {STATIC_TARGET}` \
-         (with RUSTFLAGS='-C target-feature=+crt-static'), or plain \
+         (see scripts/build-release.sh), or plain \
          `cargo build --release --workspace`; `./scripts/test.sh` does this before running tests. \
          Set PLUGIN_TARGET_DIR to use another directory.",
         searched.join(", ")
