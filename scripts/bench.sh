@@ -20,12 +20,8 @@
 # test fixture certificate) and strip (binutils; else the size is unstripped).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-TARGET="x86_64-unknown-linux-gnu"
-TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 step() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }

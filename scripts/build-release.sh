@@ -16,10 +16,8 @@
 # PLUGIN_PIE=1 to build static-pie instead.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-TARGET="x86_64-unknown-linux-gnu"
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 FLAGS="-C target-feature=+crt-static"
 if [[ "${PLUGIN_PIE:-0}" != 1 ]]; then
     FLAGS="$FLAGS -C relocation-model=static"

@@ -11,12 +11,8 @@
 # binaries are; default target/x86_64-unknown-linux-gnu/release).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-TARGET="x86_64-unknown-linux-gnu"
-TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RELEASE_DIR="${PLUGIN_TARGET_DIR:-$TARGET_ROOT/$TARGET/release}"
 PORT="${BAO_DEMO_PORT:-8200}"
 DEMO_DIR="$ROOT/.cache/demo"

@@ -14,14 +14,8 @@
 # Set SKIP_LINT=1 to skip step 3 while iterating.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-# Release plugins are built by scripts/build-release.sh (static, for this
-# triple) into target/<triple>/release, where the harness looks first.
-TARGET="x86_64-unknown-linux-gnu"
-TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
