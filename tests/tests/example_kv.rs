@@ -248,3 +248,38 @@ fn no_errors_from_the_plugin_in_the_server_log() {
     assert!(bad.is_empty(), "plugin trouble in the server log: {bad:#?}");
     let _: Value = server.bao_json(&["read", "kv/kv/x"]);
 }
+
+#[test]
+fn the_system_view_answers_through_the_broker() {
+    let server = server_with_plugin(&["kv"]);
+    server.bao_ok(&[
+        "secrets",
+        "tune",
+        "-default-lease-ttl=1h",
+        "-max-lease-ttl=2h",
+        "kv",
+    ]);
+    let info = server.bao_json(&["read", "kv/info"]);
+    let data = &info["data"];
+    assert_eq!(data["default_lease_ttl"], 3600, "{info}");
+    assert_eq!(data["max_lease_ttl"], 7200, "{info}");
+    assert_eq!(data["tainted"], false, "{info}");
+    assert_eq!(data["host_version"], "2.7.2", "{info}");
+
+    let policy = r#"length = 12
+rule "charset" {
+  charset = "abc"
+}"#;
+    let (status, body) = server.http(
+        "PUT",
+        "sys/policies/password/abc",
+        Some(&json!({"policy": policy})),
+    );
+    assert!(status == 200 || status == 204, "{status} {body}");
+    let info = server.bao_json(&["read", "kv/info", "password_policy=abc"]);
+    let password = info["data"]["password"].as_str().expect("a password");
+    assert_eq!(password.len(), 12, "{info}");
+    assert!(password.chars().all(|c| "abc".contains(c)), "{info}");
+    let (status, body) = server.http("GET", "kv/info?password_policy=missing", None);
+    assert_eq!(status, 400, "{body}");
+}
