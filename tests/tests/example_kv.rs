@@ -23,6 +23,16 @@ fn server_with_plugin(mounts: &[&str]) -> BaoServer {
     server
 }
 
+/// A server with the plugin at `kv/`, `kv/kv/x` holding `value`, and the
+/// pid of the one plugin process.
+fn server_with_entry(value: &str) -> (BaoServer, u32) {
+    let server = server_with_plugin(&["kv"]);
+    server.bao_ok(&["write", "kv/kv/x", &format!("value={value}")]);
+    let pids = server.plugin_pids(NAME);
+    assert_eq!(pids.len(), 1, "one plugin process: {pids:?}");
+    (server, pids[0])
+}
+
 #[test]
 fn registered_version_is_reported_and_one_process_serves_two_mounts() {
     let server = server_with_plugin(&["kv-a", "kv-b"]);
@@ -138,10 +148,8 @@ fn bad_input_gets_a_400_with_a_clear_message_and_changes_nothing() {
 
 #[test]
 fn reload_restarts_the_plugin_and_keeps_the_data() {
-    let server = server_with_plugin(&["kv"]);
-    server.bao_ok(&["write", "kv/kv/x", "value=before"]);
-    let before = server.plugin_pids(NAME);
-    assert_eq!(before.len(), 1);
+    let (server, pid) = server_with_entry("before");
+    let before = vec![pid];
     let (status, body) = server.http(
         "PUT",
         "sys/plugins/reload/backend",
@@ -157,10 +165,8 @@ fn reload_restarts_the_plugin_and_keeps_the_data() {
 
 #[test]
 fn a_killed_plugin_is_restarted_by_the_next_request() {
-    let server = server_with_plugin(&["kv"]);
-    server.bao_ok(&["write", "kv/kv/x", "value=survives"]);
-    let pids = server.plugin_pids(NAME);
-    assert_eq!(pids.len(), 1);
+    let (server, pid) = server_with_entry("survives");
+    let pids = vec![pid];
     // SAFETY: plain kill(2) on a pid we just looked up.
     let rc = unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
     assert_eq!(rc, 0, "kill the plugin");
