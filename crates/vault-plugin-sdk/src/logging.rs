@@ -7,7 +7,10 @@
 //! The plugin's own threshold (trace, debug, info, warn, error, off; default
 //! info) comes from the `--log-level=` argument
 //! (`bao plugin register -args=--log-level=debug ...`), or else from
-//! `PLUGIN_LOG_LEVEL` (Vault's `plugin register -env`).
+//! `PLUGIN_LOG_LEVEL` (Vault's `plugin register -env`). Release builds
+//! compile out trace-level events (the workspace enables tracing's
+//! `release_max_level_debug`): that removes the per-frame trace calls of the
+//! HTTP/2 stack, 140 KB of binary and some CPU per request.
 
 use std::fmt::Write as _;
 
