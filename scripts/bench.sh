@@ -54,7 +54,7 @@ fi
 
 BENCH="$TARGET_ROOT/release/plugin-bench"
 [[ -x "$BENCH" ]] || die "$BENCH is missing (run without NO_BUILD=1)"
-export PLUGIN_TARGET_DIR="$TARGET_ROOT/$TARGET/release"
+export PLUGIN_TARGET_DIR="$RELEASE_DIR"
 [[ -x "$PLUGIN_TARGET_DIR/vault-plugin-example-kv" ]] ||
     die "$PLUGIN_TARGET_DIR/vault-plugin-example-kv is missing (run without NO_BUILD=1)"
 

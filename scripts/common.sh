@@ -9,4 +9,6 @@ cd "$ROOT" || exit 1
 TARGET="x86_64-unknown-linux-gnu"
 TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
-export ROOT TARGET TARGET_ROOT
+# Where build-release.sh puts the plugin binaries.
+RELEASE_DIR="$TARGET_ROOT/$TARGET/release"
+export ROOT TARGET TARGET_ROOT RELEASE_DIR

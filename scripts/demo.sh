@@ -13,7 +13,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-RELEASE_DIR="${PLUGIN_TARGET_DIR:-$TARGET_ROOT/$TARGET/release}"
+RELEASE_DIR="${PLUGIN_TARGET_DIR:-$RELEASE_DIR}"
 PORT="${BAO_DEMO_PORT:-8200}"
 DEMO_DIR="$ROOT/.cache/demo"
 PLUGIN_DIR="$DEMO_DIR/plugins"

@@ -55,7 +55,7 @@ fi
 
 step "release build (static, $TARGET)"
 ./scripts/build-release.sh --workspace
-export PLUGIN_TARGET_DIR="$TARGET_ROOT/$TARGET/release"
+export PLUGIN_TARGET_DIR="$RELEASE_DIR"
 
 step "doc tests"
 cargo test --workspace --locked --doc

@@ -346,6 +346,11 @@ impl BaoServer {
         self.port
     }
 
+    /// Process id of the server (`bao server -dev`) itself.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Path of the `bao` binary this server runs.
     pub fn bin(&self) -> &Path {
         &self.bin
@@ -509,7 +514,7 @@ impl BaoServer {
     }
 
     /// Like [`install_plugin`](Self::install_plugin), passing `register_args`
-    /// (e.g. `-env=NAME=VALUE`) to `plugin register`.
+    /// (e.g. `-args=--log-level=debug`) to `plugin register`.
     pub fn install_plugin_with(
         &self,
         kind: &str,

@@ -283,7 +283,7 @@ fn run(opts: &Options) -> Result<String> {
         "-version=1",
         "kv",
     ]);
-    let server_pid = find_server_pid(server.port())?;
+    let server_pid = server.pid();
     let plugin_pid = find_plugin_pid(&server)?;
     progress!("server pid {server_pid}, plugin pid {plugin_pid}");
     thread::sleep(SETTLE);
@@ -572,31 +572,6 @@ fn find_plugin_pid(server: &BaoServer) -> Result<u32> {
             ),
         }
     }
-}
-
-/// Pid of the dev server listening on `port` (found by its command line).
-fn find_server_pid(port: u16) -> Result<u32> {
-    let needle = format!("-dev-listen-address=127.0.0.1:{port}");
-    for entry in fs::read_dir("/proc").context("listing /proc")? {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let mut args = cmdline.split(|&b| b == 0);
-        let is_server = args.clone().nth(1) == Some(b"server".as_slice())
-            && args.any(|a| a == needle.as_bytes());
-        if is_server {
-            return Ok(pid);
-        }
-    }
-    bail!("cannot find the OpenBao server process listening on port {port}")
 }
 
 /// Resident set size of `pid` in kB (`VmRSS` in `/proc/<pid>/status`).

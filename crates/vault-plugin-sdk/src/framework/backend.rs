@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use regex_lite::Regex;
 use serde_json::{Map, Value};
 
-use super::pattern::{PatternError, to_regex_source};
+use super::pattern::{PatternError, compile};
 use super::{Operation, Request, Response};
 use crate::backend::{BackendType, LogicalBackend, SpecialPaths};
 use crate::{Error, Result};
@@ -166,11 +166,7 @@ impl<S: Send + Sync + 'static> Builder<S> {
             if path.operations.contains_key(&Operation::Create) && path.existence.is_none() {
                 return Err(BuildError::CreateWithoutExistenceCheck(path.pattern));
             }
-            let source = to_regex_source(&path.pattern)?;
-            let regex = Regex::new(&source).map_err(|e| PatternError {
-                pattern: path.pattern.clone(),
-                reason: e.to_string(),
-            })?;
+            let regex = compile(&path.pattern)?;
             routes.push(Route { regex, path });
         }
         Ok(Backend {

@@ -116,8 +116,25 @@ impl Listener {
     }
 
     /// Binds TCP on 127.0.0.1, on the first free port in `ports`.
-    pub fn bind_tcp(ports: (u16, u16)) -> io::Result<Self> {
-        bind_tcp(ports).map(Self::Tcp)
+    pub fn bind_tcp((min, max): (u16, u16)) -> io::Result<Self> {
+        let mut last_err = None;
+        for port in min..=max {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            match std::net::TcpListener::bind(addr) {
+                Ok(l) => {
+                    l.set_nonblocking(true)?;
+                    return TcpListener::from_std(l).map(Self::Tcp);
+                }
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!(
+                "no free TCP port in {min}-{max} (PLUGIN_MIN_PORT/PLUGIN_MAX_PORT): {}",
+                last_err.map(|e| e.to_string()).unwrap_or_default()
+            ),
+        ))
     }
 
     /// `unix` or `tcp`, as the handshake line names it.
@@ -263,27 +280,6 @@ fn share_with_group(dir: &Path, path: &Path, group: &str) {
     }
 }
 
-fn bind_tcp((min, max): (u16, u16)) -> io::Result<TcpListener> {
-    let mut last_err = None;
-    for port in min..=max {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        match std::net::TcpListener::bind(addr) {
-            Ok(l) => {
-                l.set_nonblocking(true)?;
-                return TcpListener::from_std(l);
-            }
-            Err(err) => last_err = Some(err),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrNotAvailable,
-        format!(
-            "no free TCP port in {min}-{max} (PLUGIN_MIN_PORT/PLUGIN_MAX_PORT): {}",
-            last_err.map(|e| e.to_string()).unwrap_or_default()
-        ),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +325,9 @@ mod tests {
     fn tcp_range_exhaustion_says_which_variables() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
-        let err = bind_tcp((port, port)).unwrap_err();
+        let Err(err) = Listener::bind_tcp((port, port)) else {
+            panic!("port {port} is taken, binding it must fail");
+        };
         assert!(err.to_string().contains("PLUGIN_MIN_PORT"), "{err}");
     }
 }
