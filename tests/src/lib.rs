@@ -25,6 +25,8 @@
 //! assert_eq!(read["data"]["value"], "world");
 //! ```
 
+pub mod fake_keys;
+
 use std::env;
 use std::fmt::Write as _;
 use std::fs;

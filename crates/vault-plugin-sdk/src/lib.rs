@@ -28,16 +28,21 @@
 //! calls into [`Request`]s for a [`LogicalBackend`]; [`framework`] routes
 //! them to handlers; [`storage`] and [`system_view`] reach back into the host.
 
+extern crate self as vault_plugin_sdk;
+
 pub mod backend;
 mod error;
 pub mod framework;
 pub mod logging;
 pub mod storage;
 pub mod system_view;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod transport;
 
 pub use backend::{BackendType, Factory, LogicalBackend, SetupContext, SpecialPaths};
 pub use error::{Error, Result};
+pub use framework::fields::Fields;
 pub use framework::{Backend, Operation, Path, Request, Response};
 pub use transport::serve;
 

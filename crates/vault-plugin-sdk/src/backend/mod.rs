@@ -67,7 +67,7 @@ pub trait LogicalBackend: Send + Sync + 'static {
     }
 
     /// Runs once after the mount is set up.
-    async fn initialize(&self) -> Result<()> {
+    async fn initialize(&self, _ctx: HookContext) -> Result<()> {
         Ok(())
     }
 
@@ -83,6 +83,15 @@ pub trait LogicalBackend: Send + Sync + 'static {
 
     /// Runs when the host says a storage key changed elsewhere.
     async fn invalidate(&self, _key: &str) {}
+}
+
+/// What a lifecycle hook can reach: the mount's storage and system view.
+#[derive(Clone)]
+pub struct HookContext {
+    /// The mount's storage.
+    pub storage: Arc<dyn Storage>,
+    /// The mount's system view.
+    pub system_view: Arc<dyn SystemView>,
 }
 
 /// What a backend factory gets when the host sets up a mount.

@@ -9,7 +9,7 @@ use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status};
 use vault_plugin_proto::pb;
 
 use super::convert;
-use super::{Factory, LogicalBackend, SetupContext};
+use super::{Factory, HookContext, LogicalBackend, SetupContext};
 use crate::Error;
 use crate::framework::{Operation, Request};
 use crate::storage::{GrpcStorage, NoStorage, Storage};
@@ -237,7 +237,11 @@ impl pb::backend_server::Backend for BackendService {
         request: GrpcRequest<pb::InitializeArgs>,
     ) -> Result<GrpcResponse<pb::InitializeReply>, Status> {
         let instance = self.instance(&request)?;
-        let err = guarded("initialize", instance.backend.initialize())
+        let ctx = HookContext {
+            storage: Arc::clone(&instance.storage),
+            system_view: Arc::clone(&instance.system_view),
+        };
+        let err = guarded("initialize", instance.backend.initialize(ctx))
             .await
             .err()
             .map(convert::error::to_proto);

@@ -1,116 +1,39 @@
-//! The router: a backend built once from paths and their handlers.
+//! The router: a backend built once from paths, secret types and hooks.
+//!
+//! [`Backend::builder`] collects [`Path`]s (first match wins), [`Secret`]
+//! types, WAL rollbacks, a periodic function and lifecycle hooks;
+//! [`Builder::build`] compiles every pattern and checks the declarations, so
+//! a mistake is found when the plugin starts, never at the first request.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use regex_lite::Regex;
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
+use super::doc::PathDoc;
+use super::fields::{FieldSchema, FieldType};
+use super::handler::{BoxHandler, Handler};
+use super::lease::{TtlInputs, calculate_ttl};
 use super::pattern::{PatternError, compile};
-use super::{Operation, Request, Response};
-use crate::backend::{BackendType, LogicalBackend, SpecialPaths};
+use super::secret::Secret;
+use super::wal::{WalEntry, delete_wal, get_wal, list_wal};
+use super::{Operation, Path, Request, Response, help};
+use crate::backend::{BackendType, HookContext, LogicalBackend, SpecialPaths};
 use crate::{Error, Result};
 
-/// An async handler: a plain `async fn(Arc<S>, Request) -> Result<T>`.
-pub trait Handler<S, T>: Send + Sync + 'static {
-    /// Runs the handler.
-    fn call(&self, state: Arc<S>, req: Request) -> BoxFuture<'static, Result<T>>;
-}
+/// The WAL minimum age when the backend sets none (as in the Go SDK).
+pub const DEFAULT_WAL_ROLLBACK_MIN_AGE: Duration = Duration::from_secs(10 * 60);
 
-impl<S, T, F, Fut> Handler<S, T> for F
-where
-    F: Fn(Arc<S>, Request) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T>> + Send + 'static,
-{
-    fn call(&self, state: Arc<S>, req: Request) -> BoxFuture<'static, Result<T>> {
-        Box::pin(self(state, req))
-    }
-}
-
-type BoxHandler<S, T> = Arc<dyn Handler<S, T>>;
-
-/// One path pattern with its handlers and help.
-pub struct Path<S> {
-    pattern: String,
-    synopsis: String,
-    description: String,
-    operations: HashMap<Operation, BoxHandler<S, Response>>,
-    existence: Option<BoxHandler<S, bool>>,
-}
-
-impl<S: Send + Sync + 'static> Path<S> {
-    /// A path matching `pattern` (see the module `pattern` docs: `{name}`
-    /// captures a name, `{rest*}` the remainder; otherwise a regex).
-    pub fn new(pattern: impl Into<String>) -> Self {
-        Self {
-            pattern: pattern.into(),
-            synopsis: String::new(),
-            description: String::new(),
-            operations: HashMap::new(),
-            existence: None,
-        }
-    }
-
-    /// One line saying what the path is for (shown by `path-help`).
-    pub fn synopsis(mut self, text: impl Into<String>) -> Self {
-        self.synopsis = text.into();
-        self
-    }
-
-    /// A longer description (shown by `path-help`).
-    pub fn description(mut self, text: impl Into<String>) -> Self {
-        self.description = text.into();
-        self
-    }
-
-    /// Registers `handler` for `operation`.
-    pub fn operation(mut self, operation: Operation, handler: impl Handler<S, Response>) -> Self {
-        self.operations.insert(operation, Arc::new(handler));
-        self
-    }
-
-    /// Handles `read`.
-    pub fn read(self, handler: impl Handler<S, Response>) -> Self {
-        self.operation(Operation::Read, handler)
-    }
-
-    /// Handles `create`; the path also needs an [`existence_check`](Self::existence_check).
-    pub fn create(self, handler: impl Handler<S, Response>) -> Self {
-        self.operation(Operation::Create, handler)
-    }
-
-    /// Handles `update` (every write when there is no existence check).
-    pub fn update(self, handler: impl Handler<S, Response>) -> Self {
-        self.operation(Operation::Update, handler)
-    }
-
-    /// Handles `delete`.
-    pub fn delete(self, handler: impl Handler<S, Response>) -> Self {
-        self.operation(Operation::Delete, handler)
-    }
-
-    /// Handles `list`.
-    pub fn list(self, handler: impl Handler<S, Response>) -> Self {
-        self.operation(Operation::List, handler)
-    }
-
-    /// Tells the host whether the target exists, so it can ask for `create`
-    /// or `update` (and check the matching ACL capability).
-    pub fn existence_check(mut self, handler: impl Handler<S, bool>) -> Self {
-        self.existence = Some(Arc::new(handler));
-        self
-    }
-
-    fn help_text(&self) -> String {
-        match (self.synopsis.is_empty(), self.description.is_empty()) {
-            (_, true) => self.synopsis.clone(),
-            (true, false) => self.description.clone(),
-            (false, false) => format!("{}\n\n{}", self.synopsis, self.description),
-        }
-    }
-}
+type RollbackFn<S> =
+    Arc<dyn Fn(Arc<S>, Request, WalEntry) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+type HookFn<S> = Arc<dyn Fn(Arc<S>, HookContext) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+type CleanFn<S> = Arc<dyn Fn(Arc<S>) -> BoxFuture<'static, ()> + Send + Sync>;
+type InvalidateFn<S> = Arc<dyn Fn(Arc<S>, String) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Why a backend could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +46,12 @@ pub enum BuildError {
     /// never send `create` to it.
     #[error("path {0:?} handles create but has no existence check")]
     CreateWithoutExistenceCheck(String),
+    /// Two secret types share a name.
+    #[error("secret type {0:?} is declared twice")]
+    DuplicateSecretType(String),
+    /// Two WAL rollbacks share a kind.
+    #[error("WAL rollback for kind {0:?} is declared twice")]
+    DuplicateRollback(String),
 }
 
 /// Builds a [`Backend`].
@@ -130,14 +59,29 @@ pub struct Builder<S> {
     state: Arc<S>,
     backend_type: BackendType,
     help: String,
+    version: String,
     paths: Vec<Path<S>>,
     special_paths: SpecialPaths,
+    secrets: Vec<Secret<S>>,
+    rollbacks: Vec<(String, RollbackFn<S>)>,
+    wal_min_age: Duration,
+    periodic: Option<BoxHandler<S, ()>>,
+    auth_renew: Option<BoxHandler<S, Response>>,
+    initialize: Option<HookFn<S>>,
+    clean: Option<CleanFn<S>>,
+    invalidate: Option<InvalidateFn<S>>,
 }
 
 impl<S: Send + Sync + 'static> Builder<S> {
     /// Backend-wide help (shown by `path-help` on the mount itself).
     pub fn help(mut self, text: impl Into<String>) -> Self {
         self.help = text.into();
+        self
+    }
+
+    /// The plugin's version, shown in OpenAPI (use [`plugin_version!`](crate::plugin_version)).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
         self
     }
 
@@ -159,29 +103,163 @@ impl<S: Send + Sync + 'static> Builder<S> {
         self
     }
 
-    /// Compiles every pattern and checks the paths.
+    /// Declares a secret type, so leases of it can be renewed and revoked.
+    pub fn secret(mut self, secret: Secret<S>) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// Undoes WAL entries of `kind` left behind by a crash: `rollback`
+    /// receives the entry's data decoded as `T`; on success the entry is
+    /// deleted, on error it is tried again on a later tick.
+    pub fn wal_rollback<T, F, Fut>(mut self, kind: impl Into<String>, rollback: F) -> Self
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Arc<S>, Request, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let rollback = Arc::new(rollback);
+        let erased: RollbackFn<S> = Arc::new(move |state, req, entry: WalEntry| {
+            let rollback = Arc::clone(&rollback);
+            Box::pin(async move {
+                let data: T = entry.data()?;
+                rollback(state, req, data).await
+            })
+        });
+        self.rollbacks.push((kind.into(), erased));
+        self
+    }
+
+    /// How old a WAL entry must be before it is rolled back (default 10
+    /// minutes), so entries of requests still running are left alone.
+    pub fn wal_rollback_min_age(mut self, age: Duration) -> Self {
+        self.wal_min_age = age;
+        self
+    }
+
+    /// Runs `periodic` on the host's periodic tick (about once a minute),
+    /// before WAL rollbacks. It must be idempotent.
+    pub fn periodic<M>(mut self, periodic: impl Handler<S, (), M>) -> Self {
+        self.periodic = Some(BoxHandler::new(periodic));
+        self
+    }
+
+    /// Renews tokens issued by this auth method; the handler finds the token
+    /// in [`Request::auth`] and usually answers with [`Request::renew_auth`].
+    pub fn auth_renew<M>(mut self, renew: impl Handler<S, Response, M>) -> Self {
+        self.auth_renew = Some(BoxHandler::new(renew));
+        self
+    }
+
+    /// Runs once after the mount is set up (or the plugin restarted), with
+    /// storage at hand: upgrade stored data, start background work.
+    pub fn initialize<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<S>, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.initialize = Some(Arc::new(move |s, c| Box::pin(hook(s, c))));
+        self
+    }
+
+    /// Runs when the mount goes away or the plugin is reloaded: close
+    /// upstream clients.
+    pub fn clean<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.clean = Some(Arc::new(move |s| Box::pin(hook(s))));
+        self
+    }
+
+    /// Runs when the host says storage key `key` changed on another node:
+    /// drop what is cached from it.
+    pub fn invalidate<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<S>, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.invalidate = Some(Arc::new(move |s, k| Box::pin(hook(s, k))));
+        self
+    }
+
+    /// Compiles every pattern and checks the declarations.
     pub fn build(self) -> Result<Backend<S>, BuildError> {
         let mut routes = Vec::with_capacity(self.paths.len());
-        for path in self.paths {
+        for mut path in self.paths {
+            for op in path.operations.keys() {
+                path.docs.entry(*op).or_default();
+            }
             if path.operations.contains_key(&Operation::Create) && path.existence.is_none() {
                 return Err(BuildError::CreateWithoutExistenceCheck(path.pattern));
             }
             let regex = compile(&path.pattern)?;
-            routes.push(Route { regex, path });
+            let schema = path_schema(&path, &regex);
+            routes.push(Route {
+                regex,
+                path,
+                schema,
+            });
+        }
+        let mut secrets = HashMap::new();
+        for secret in self.secrets {
+            if secrets.contains_key(&secret.kind) {
+                return Err(BuildError::DuplicateSecretType(secret.kind));
+            }
+            secrets.insert(secret.kind.clone(), secret);
+        }
+        let mut rollbacks = HashMap::new();
+        for (kind, rollback) in self.rollbacks {
+            if rollbacks.insert(kind.clone(), rollback).is_some() {
+                return Err(BuildError::DuplicateRollback(kind));
+            }
         }
         Ok(Backend {
             state: self.state,
             backend_type: self.backend_type,
             help: self.help,
+            version: self.version,
             routes,
             special_paths: self.special_paths,
+            secrets,
+            rollbacks,
+            wal_min_age: self.wal_min_age,
+            periodic: self.periodic,
+            auth_renew: self.auth_renew,
+            initialize: self.initialize,
+            clean: self.clean,
+            invalidate: self.invalidate,
         })
     }
+}
+
+/// Every field a path knows: its captures, its handlers' argument structs,
+/// and fields declared by hand (first declaration of a name wins).
+fn path_schema<S>(path: &Path<S>, regex: &Regex) -> Arc<[FieldSchema]> {
+    let mut fields: Vec<FieldSchema> = Vec::new();
+    let mut push = |f: &FieldSchema| {
+        if !fields.iter().any(|g| g.name == f.name) {
+            fields.push(f.clone());
+        }
+    };
+    for handler in path.operations.values() {
+        handler.schema.iter().for_each(&mut push);
+    }
+    if let Some(existence) = &path.existence {
+        existence.schema.iter().for_each(&mut push);
+    }
+    path.fields.iter().for_each(&mut push);
+    for name in regex.capture_names().flatten() {
+        push(&FieldSchema::new(name, FieldType::String).required());
+    }
+    fields.into()
 }
 
 struct Route<S> {
     regex: Regex,
     path: Path<S>,
+    schema: Arc<[FieldSchema]>,
 }
 
 /// A backend: routes requests to handlers over a shared state `S`.
@@ -189,8 +267,17 @@ pub struct Backend<S> {
     state: Arc<S>,
     backend_type: BackendType,
     help: String,
+    version: String,
     routes: Vec<Route<S>>,
     special_paths: SpecialPaths,
+    secrets: HashMap<String, Secret<S>>,
+    rollbacks: HashMap<String, RollbackFn<S>>,
+    wal_min_age: Duration,
+    periodic: Option<BoxHandler<S, ()>>,
+    auth_renew: Option<BoxHandler<S, Response>>,
+    initialize: Option<HookFn<S>>,
+    clean: Option<CleanFn<S>>,
+    invalidate: Option<InvalidateFn<S>>,
 }
 
 impl<S: Send + Sync + 'static> Backend<S> {
@@ -200,8 +287,17 @@ impl<S: Send + Sync + 'static> Backend<S> {
             state: Arc::new(state),
             backend_type: BackendType::Logical,
             help: String::new(),
+            version: String::new(),
             paths: Vec::new(),
             special_paths: SpecialPaths::default(),
+            secrets: Vec::new(),
+            rollbacks: Vec::new(),
+            wal_min_age: DEFAULT_WAL_ROLLBACK_MIN_AGE,
+            periodic: None,
+            auth_renew: None,
+            initialize: None,
+            clean: None,
+            invalidate: None,
         }
     }
 
@@ -223,14 +319,185 @@ impl<S: Send + Sync + 'static> Backend<S> {
         })
     }
 
-    fn help(&self, path: &str) -> Response {
-        let text = match self.route(path) {
-            Some((route, _)) if !route.path.help_text().is_empty() => route.path.help_text(),
-            _ => self.help.clone(),
+    fn docs(&self) -> Vec<PathDoc<'_>> {
+        self.routes
+            .iter()
+            .map(|route| PathDoc {
+                pattern: &route.path.pattern,
+                regex: route.regex.as_str(),
+                synopsis: &route.path.synopsis,
+                description: &route.path.description,
+                fields: &route.schema,
+                operations: route
+                    .path
+                    .operations
+                    .keys()
+                    .filter_map(|op| Some((*op, route.path.docs.get(op)?)))
+                    .collect(),
+                display: &route.path.display,
+                existence_check: route.path.existence.is_some(),
+                takes_arbitrary_input: route.path.takes_arbitrary_input,
+            })
+            .collect()
+    }
+
+    async fn handle_path(&self, mut req: Request) -> Result<Response> {
+        let Some((route, captures)) = self.route(&req.path) else {
+            return Err(Error::UnsupportedPath);
         };
-        let mut data = Map::new();
-        data.insert("help".into(), Value::String(text));
-        Response::with_data(data)
+        let Some(handler) = route.path.operations.get(&req.operation) else {
+            return Err(Error::UnsupportedOperation);
+        };
+        let ignored = if route.path.takes_arbitrary_input {
+            Vec::new()
+        } else {
+            req.data
+                .keys()
+                .filter(|k| !route.schema.iter().any(|f| &f.name == *k))
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        // Path captures win over body fields of the same name.
+        for (name, value) in &captures {
+            req.data.insert(name.clone(), Value::String(value.clone()));
+        }
+        req.captures = captures;
+        let mut resp = handler.call(Arc::clone(&self.state), req.clone()).await?;
+        if !ignored.is_empty() {
+            resp.warnings.push(format!(
+                "Endpoint ignored these unrecognized parameters: [{}]",
+                ignored.join(" ")
+            ));
+        }
+        if resp.secret.is_some() {
+            self.finish_secret(&req, &mut resp).await?;
+        }
+        Ok(resp)
+    }
+
+    /// Stamps renewability and computes the TTL of a newly issued secret.
+    async fn finish_secret(&self, req: &Request, resp: &mut Response) -> Result<()> {
+        let Some(secret) = resp.secret.as_mut() else {
+            return Ok(());
+        };
+        let kind = secret.kind().unwrap_or_default().to_owned();
+        let declared = self.secrets.get(&kind).ok_or_else(|| {
+            Error::internal(format!(
+                "the response issues a secret of type {kind:?}, which the backend does not declare"
+            ))
+        })?;
+        let ttl = if secret.lease.ttl.is_zero() {
+            declared.default_ttl
+        } else {
+            secret.lease.ttl
+        };
+        let got = calculate_ttl(
+            req.system_view(),
+            TtlInputs {
+                ttl,
+                max_ttl: secret.lease.max_ttl,
+                ..TtlInputs::default()
+            },
+        )
+        .await?;
+        secret.lease.ttl = got.ttl;
+        secret.lease.max_ttl = got.max_ttl;
+        secret.lease.renewable = declared.renew.is_some();
+        resp.warnings.extend(got.warnings);
+        Ok(())
+    }
+
+    async fn renew_or_revoke(&self, req: Request) -> Result<Response> {
+        if req.operation == Operation::Renew && req.secret.is_none() && req.auth.is_some() {
+            return match &self.auth_renew {
+                Some(renew) => renew.call(Arc::clone(&self.state), req).await,
+                None => Err(Error::bad_request("this auth method does not renew tokens")),
+            };
+        }
+        let kind = req
+            .secret
+            .as_ref()
+            .and_then(|s| s.kind())
+            .unwrap_or_default()
+            .to_owned();
+        let Some(secret) = self.secrets.get(&kind) else {
+            // Retrying can never help: the lease names no type we know.
+            return Err(Error::Unrecoverable(format!(
+                "this backend has no secret type {kind:?}"
+            )));
+        };
+        match req.operation {
+            Operation::Revoke => secret.revoke.call(Arc::clone(&self.state), req).await,
+            _ => match &secret.renew {
+                Some(renew) => renew.call(Arc::clone(&self.state), req).await,
+                None => Err(Error::bad_request(format!(
+                    "leases of type {kind:?} are not renewable"
+                ))),
+            },
+        }
+    }
+
+    /// The periodic tick: the periodic function, then WAL rollbacks.
+    async fn rollback(&self, req: Request) -> Result<Response> {
+        let mut failures = Vec::new();
+        if let Some(periodic) = &self.periodic {
+            if let Err(err) = periodic.call(Arc::clone(&self.state), req.clone()).await {
+                tracing::warn!(error = %err, "periodic function failed");
+                failures.push(format!("periodic function: {err}"));
+            }
+        }
+        if !self.rollbacks.is_empty() {
+            failures.extend(self.roll_back_wal(&req).await);
+        }
+        if failures.is_empty() {
+            Ok(Response::empty())
+        } else {
+            Err(Error::internal(failures.join("; ")))
+        }
+    }
+
+    async fn roll_back_wal(&self, req: &Request) -> Vec<String> {
+        let storage = req.storage();
+        let ids = match list_wal(storage).await {
+            Ok(ids) => ids,
+            Err(err) => return vec![format!("listing WAL entries: {err}")],
+        };
+        let immediate = req.data.contains_key("immediate");
+        let mut failures = Vec::new();
+        for id in ids {
+            let entry = match get_wal(storage, &id).await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(err) => {
+                    failures.push(format!("reading WAL entry {id}: {err}"));
+                    continue;
+                }
+            };
+            if !immediate && entry.age() < self.wal_min_age {
+                continue;
+            }
+            let Some(rollback) = self.rollbacks.get(&entry.kind) else {
+                tracing::warn!(kind = %entry.kind, id = %id, "no rollback for this WAL kind; entry kept");
+                continue;
+            };
+            let kind = entry.kind.clone();
+            let result = rollback(Arc::clone(&self.state), req.clone(), entry).await;
+            match result {
+                Ok(()) => {
+                    tracing::info!(kind = %kind, id = %id, "rolled back WAL entry");
+                    if let Err(err) = delete_wal(storage, &id).await {
+                        failures.push(format!("deleting WAL entry {id}: {err}"));
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(kind = %kind, id = %id, error = %err, "WAL rollback failed; will retry");
+                    failures.push(format!("rolling back {kind:?} entry {id}: {err}"));
+                }
+            }
+        }
+        failures
     }
 }
 
@@ -244,26 +511,27 @@ impl<S: Send + Sync + 'static> LogicalBackend for Backend<S> {
         self.special_paths.clone()
     }
 
-    async fn handle_request(&self, mut req: Request) -> Result<Response> {
-        if req.operation == Operation::Help {
-            return Ok(self.help(&req.path));
+    async fn initialize(&self, ctx: HookContext) -> Result<()> {
+        match &self.initialize {
+            Some(hook) => hook(Arc::clone(&self.state), ctx).await,
+            None => Ok(()),
         }
-        let Some((route, captures)) = self.route(&req.path) else {
-            // The host's periodic tick reaches every mount; without a
-            // handler for it there is simply nothing to do.
-            if req.operation == Operation::Rollback {
-                return Ok(Response::empty());
-            }
-            return Err(Error::UnsupportedPath);
-        };
-        let Some(handler) = route.path.operations.get(&req.operation) else {
-            if req.operation == Operation::Rollback {
-                return Ok(Response::empty());
-            }
-            return Err(Error::UnsupportedOperation);
-        };
-        req.captures = captures;
-        handler.call(Arc::clone(&self.state), req).await
+    }
+
+    async fn handle_request(&self, req: Request) -> Result<Response> {
+        match req.operation {
+            Operation::Help => Ok(help::help_response(
+                &self.help,
+                self.backend_type,
+                &self.version,
+                &self.docs(),
+                &req.path,
+                &req.data,
+            )),
+            Operation::Renew | Operation::Revoke => self.renew_or_revoke(req).await,
+            Operation::Rollback => self.rollback(req).await,
+            _ => self.handle_path(req).await,
+        }
     }
 
     async fn existence_check(&self, mut req: Request) -> Result<Option<bool>> {
@@ -273,148 +541,22 @@ impl<S: Send + Sync + 'static> LogicalBackend for Backend<S> {
         let Some(check) = &route.path.existence else {
             return Ok(None);
         };
+        for (name, value) in &captures {
+            req.data.insert(name.clone(), Value::String(value.clone()));
+        }
         req.captures = captures;
         check.call(Arc::clone(&self.state), req).await.map(Some)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::MemoryStorage;
-    use crate::system_view::StaticSystemView;
-
-    fn req(op: Operation, path: &str) -> Request {
-        Request::new(
-            op,
-            path,
-            Arc::new(MemoryStorage::new()),
-            Arc::new(StaticSystemView::default()),
-        )
+    async fn cleanup(&self) {
+        if let Some(hook) = &self.clean {
+            hook(Arc::clone(&self.state)).await;
+        }
     }
 
-    async fn echo(_: Arc<()>, req: Request) -> Result<Response> {
-        let mut data = Map::new();
-        data.insert("name".into(), req.param("name").unwrap_or("-").into());
-        data.insert("op".into(), req.operation.as_str().into());
-        Ok(Response::with_data(data))
-    }
-
-    async fn exists(_: Arc<()>, req: Request) -> Result<bool> {
-        Ok(req.param("name") == Some("old"))
-    }
-
-    fn backend() -> Backend<()> {
-        Backend::builder(())
-            .help("test backend")
-            .path(
-                Path::new("item/{name}")
-                    .synopsis("an item")
-                    .read(echo)
-                    .create(echo)
-                    .update(echo)
-                    .existence_check(exists),
-            )
-            .path(Path::new("item/?").list(echo))
-            .path(Path::new("item/{name}/deep").read(echo))
-            .build()
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn routes_by_path_and_operation_with_captures() {
-        let b = backend();
-        let resp = b
-            .handle_request(req(Operation::Read, "item/foo"))
-            .await
-            .unwrap();
-        let data = resp.data.unwrap();
-        assert_eq!(data["name"], "foo");
-        assert_eq!(data["op"], "read");
-        let resp = b
-            .handle_request(req(Operation::List, "item/"))
-            .await
-            .unwrap();
-        assert_eq!(resp.data.unwrap()["op"], "list");
-        let resp = b
-            .handle_request(req(Operation::Read, "item/x/deep"))
-            .await
-            .unwrap();
-        assert_eq!(resp.data.unwrap()["name"], "x");
-    }
-
-    #[tokio::test]
-    async fn unknown_path_and_operation_are_distinct_errors() {
-        let b = backend();
-        let err = b
-            .handle_request(req(Operation::Read, "nope"))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::UnsupportedPath));
-        let err = b
-            .handle_request(req(Operation::Delete, "item/foo"))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::UnsupportedOperation));
-    }
-
-    #[tokio::test]
-    async fn rollback_without_handler_is_a_no_op() {
-        let b = backend();
-        let resp = b
-            .handle_request(req(Operation::Rollback, ""))
-            .await
-            .unwrap();
-        assert!(resp.is_empty());
-    }
-
-    #[tokio::test]
-    async fn existence_check_reports_found_and_exists() {
-        let b = backend();
-        assert_eq!(
-            b.existence_check(req(Operation::Update, "item/old"))
-                .await
-                .unwrap(),
-            Some(true)
-        );
-        assert_eq!(
-            b.existence_check(req(Operation::Update, "item/new"))
-                .await
-                .unwrap(),
-            Some(false)
-        );
-        assert_eq!(
-            b.existence_check(req(Operation::Update, "item/"))
-                .await
-                .unwrap(),
-            None
-        );
-        assert!(
-            b.existence_check(req(Operation::Update, "zzz"))
-                .await
-                .is_err()
-        );
-    }
-
-    #[tokio::test]
-    async fn help_uses_path_text_or_backend_text() {
-        let b = backend();
-        let resp = b
-            .handle_request(req(Operation::Help, "item/foo"))
-            .await
-            .unwrap();
-        assert_eq!(resp.data.unwrap()["help"], "an item");
-        let resp = b.handle_request(req(Operation::Help, "")).await.unwrap();
-        assert_eq!(resp.data.unwrap()["help"], "test backend");
-    }
-
-    #[test]
-    fn create_without_existence_check_is_refused_at_build() {
-        let err = Backend::builder(())
-            .path(Path::new("x").create(echo))
-            .build()
-            .err()
-            .unwrap();
-        assert!(matches!(err, BuildError::CreateWithoutExistenceCheck(ref p) if p == "x"));
+    async fn invalidate(&self, key: &str) {
+        if let Some(hook) = &self.invalidate {
+            hook(Arc::clone(&self.state), key.to_owned()).await;
+        }
     }
 }

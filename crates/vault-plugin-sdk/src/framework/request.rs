@@ -3,12 +3,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::Operation;
+use super::Response;
+use super::auth::Auth;
+use super::fields::FieldSchema;
+use super::lease::{TtlInputs, calculate_ttl};
+use super::secret::SecretData;
 use crate::storage::Storage;
 use crate::system_view::SystemView;
+use crate::{Error, Result};
 
 /// One request from the host, ready for a handler.
 #[derive(Clone)]
@@ -35,7 +42,16 @@ pub struct Request {
     pub headers: HashMap<String, Vec<String>>,
     /// The client's address, when the host passes the connection (auth mounts).
     pub remote_addr: Option<String>,
+    /// The accessor of the caller's token.
+    pub client_token_accessor: String,
+    /// Whether the path was reached without a token (login paths).
+    pub unauthenticated: bool,
+    /// The lease being renewed or revoked (renew and revoke of secrets).
+    pub secret: Option<SecretData>,
+    /// The token being renewed (renew on auth methods).
+    pub auth: Option<Auth>,
     pub(crate) captures: HashMap<String, String>,
+    schema: Arc<[FieldSchema]>,
     storage: Arc<dyn Storage>,
     system_view: Arc<dyn SystemView>,
 }
@@ -74,7 +90,12 @@ impl Request {
             entity_id: String::new(),
             headers: HashMap::new(),
             remote_addr: None,
+            client_token_accessor: String::new(),
+            unauthenticated: false,
+            secret: None,
+            auth: None,
             captures: HashMap::new(),
+            schema: Arc::new([]),
             storage,
             system_view,
         }
@@ -114,5 +135,81 @@ impl Request {
             Value::Null => None,
             other => Some(other.to_string()),
         }
+    }
+
+    /// The fields of the handler this request is routed to.
+    pub(crate) fn schema(&self) -> &[FieldSchema] {
+        &self.schema
+    }
+
+    pub(crate) fn set_schema(&mut self, schema: Arc<[FieldSchema]>) {
+        self.schema = schema;
+    }
+
+    /// The internal data of the lease being renewed or revoked, decoded as `T`.
+    pub fn secret_internal<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        self.secret
+            .as_ref()
+            .ok_or_else(|| Error::bad_request("the request carries no lease"))?
+            .internal()
+    }
+
+    /// Answers a renew request for a secret: the lease is extended by the
+    /// requested increment (or `ttl`), within `max_ttl` counted from its issue
+    /// time and within the mount's limits. Zero means the mount's value.
+    /// Capping is reported as a warning; a lease past its max cannot renew.
+    pub async fn renew_secret(&self, ttl: Duration, max_ttl: Duration) -> Result<Response> {
+        let mut secret = self
+            .secret
+            .clone()
+            .ok_or_else(|| Error::bad_request("the request carries no lease to renew"))?;
+        let got = calculate_ttl(
+            self.system_view(),
+            TtlInputs {
+                increment: secret.lease.increment,
+                ttl,
+                max_ttl,
+                issue_time: secret.lease.issue_time,
+                ..TtlInputs::default()
+            },
+        )
+        .await?;
+        secret.lease.ttl = got.ttl;
+        secret.lease.max_ttl = got.max_ttl;
+        secret.lease.renewable = true;
+        Ok(Response {
+            secret: Some(secret),
+            warnings: got.warnings,
+            ..Response::default()
+        })
+    }
+
+    /// Answers a renew request for a token: the token's period, explicit
+    /// max and the given `ttl`/`max_ttl` are applied as in [`Self::renew_secret`].
+    pub async fn renew_auth(&self, ttl: Duration, max_ttl: Duration) -> Result<Response> {
+        let mut auth = self
+            .auth
+            .clone()
+            .ok_or_else(|| Error::bad_request("the request carries no token to renew"))?;
+        let got = calculate_ttl(
+            self.system_view(),
+            TtlInputs {
+                increment: auth.lease.increment,
+                ttl,
+                period: auth.period,
+                max_ttl,
+                explicit_max_ttl: auth.explicit_max_ttl,
+                issue_time: auth.lease.issue_time,
+            },
+        )
+        .await?;
+        auth.lease.ttl = got.ttl;
+        auth.lease.max_ttl = got.max_ttl;
+        auth.lease.renewable = true;
+        Ok(Response {
+            auth: Some(auth),
+            warnings: got.warnings,
+            ..Response::default()
+        })
     }
 }

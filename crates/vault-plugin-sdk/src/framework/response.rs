@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::auth::Auth;
+use super::secret::SecretData;
+
 /// A successful answer. An empty response (no data, no warnings) reaches the
 /// user as HTTP 204 for writes and 404 for reads.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15,6 +18,12 @@ pub struct Response {
     pub warnings: Vec<String>,
     /// Response headers.
     pub headers: HashMap<String, Vec<String>>,
+    /// A secret with a lease (see [`Response::secret`]).
+    pub secret: Option<SecretData>,
+    /// A login result (see [`Response::auth`]).
+    pub auth: Option<Auth>,
+    /// A URL the host should redirect the client to.
+    pub redirect: Option<String>,
 }
 
 impl Response {
@@ -61,7 +70,12 @@ impl Response {
 
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.data.is_none() && self.warnings.is_empty() && self.headers.is_empty()
+        self.data.is_none()
+            && self.warnings.is_empty()
+            && self.headers.is_empty()
+            && self.secret.is_none()
+            && self.auth.is_none()
+            && self.redirect.is_none()
     }
 }
 

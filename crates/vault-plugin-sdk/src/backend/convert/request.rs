@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
 use vault_plugin_proto::pb;
 
 use crate::Error;
@@ -19,7 +18,7 @@ pub(crate) fn from_proto(
         .operation
         .parse()
         .map_err(|_| Error::UnsupportedOperation)?;
-    let data = decode_data(&req.data)?;
+    let data = super::json_object(&req.data, "request data")?;
     let mut out = Request::new(operation, req.path, storage, system_view).with_data(data);
     out.id = req.id;
     out.mount_point = req.mount_point;
@@ -32,6 +31,10 @@ pub(crate) fn from_proto(
         .into_iter()
         .map(|(k, v)| (k, v.header))
         .collect();
+    out.client_token_accessor = req.client_token_accessor;
+    out.unauthenticated = req.unauthenticated;
+    out.secret = req.secret.map(super::secret::from_proto).transpose()?;
+    out.auth = req.auth.map(super::auth::from_proto).transpose()?;
     out.remote_addr = req
         .connection
         .map(|c| c.remote_addr)
@@ -39,26 +42,12 @@ pub(crate) fn from_proto(
     Ok(out)
 }
 
-fn decode_data(raw: &str) -> Result<Map<String, Value>, Error> {
-    if raw.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str::<Value>(raw) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(Value::Null) => Ok(Map::new()),
-        Ok(_) => Err(Error::bad_request("request data must be a JSON object")),
-        Err(err) => Err(Error::bad_request(format!(
-            "request data is not valid JSON: {err}"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::MemoryStorage;
     use crate::system_view::StaticSystemView;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn convert(req: pb::Request) -> Result<Request, Error> {
         from_proto(

@@ -14,6 +14,9 @@ pub(crate) fn to_proto(resp: Response) -> Option<pb::Response> {
     let data = serde_json::Value::Object(resp.data.unwrap_or_default()).to_string();
     Some(pb::Response {
         data,
+        secret: resp.secret.as_ref().map(super::secret::to_proto),
+        auth: resp.auth.as_ref().map(super::auth::to_proto),
+        redirect: resp.redirect.unwrap_or_default(),
         warnings: resp.warnings,
         headers: resp
             .headers

@@ -1,0 +1,162 @@
+//! Typed request fields: the schema a path declares and the loose decoding
+//! the Go SDK applies (the CLI sends everything as strings).
+//!
+//! A plugin declares its arguments as a struct with `#[derive(Fields)]`; the
+//! derive produces the schema (for help, OpenAPI and validation) and the
+//! decoder. Handlers then take the struct as an argument.
+
+mod decode;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod value;
+
+pub use schema::{FieldSchema, FieldType};
+pub use value::{Headers, SignedDuration};
+
+use serde_json::{Map, Value};
+
+/// Decoding a request's fields failed: the user sees HTTP 400 with this text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Field validation failed: {0}")]
+pub struct FieldError(pub String);
+
+impl From<FieldError> for crate::Error {
+    fn from(err: FieldError) -> Self {
+        crate::Error::BadRequest(err.to_string())
+    }
+}
+
+/// A Rust type a field can decode into.
+pub trait FieldValue: Sized {
+    /// The field type used when the declaration does not name one.
+    const KIND: FieldType;
+
+    /// Builds the value from the canonical JSON that [`FieldType::normalize`]
+    /// produced for `kind`.
+    fn from_canonical(kind: FieldType, value: Value) -> Result<Self, String>;
+
+    /// The value of a field that is absent and has no default: `None` for
+    /// `Option`, otherwise the type's zero value, as in the Go SDK.
+    fn absent() -> Option<Self>;
+}
+
+/// Derives [`Fields`](trait@Fields) for a struct with named fields; see
+/// the [module documentation](self).
+pub use vault_plugin_sdk_macros::Fields;
+
+/// A struct of request arguments: its schema and its decoder.
+/// Implement it with `#[derive(Fields)]`.
+pub trait Fields: Sized + Send + 'static {
+    /// The fields, in declaration order.
+    fn schema() -> Vec<FieldSchema>;
+
+    /// Decodes the arguments from a request's data.
+    fn from_data(data: &FieldData<'_>) -> Result<Self, FieldError>;
+}
+
+/// A request's raw data seen through a schema.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldData<'a> {
+    raw: &'a Map<String, Value>,
+    schema: &'a [FieldSchema],
+}
+
+impl<'a> FieldData<'a> {
+    /// Views `raw` (body merged with path captures) through `schema`.
+    pub fn new(raw: &'a Map<String, Value>, schema: &'a [FieldSchema]) -> Self {
+        Self { raw, schema }
+    }
+
+    /// The raw request data.
+    pub fn raw(&self) -> &'a Map<String, Value> {
+        self.raw
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &'a [FieldSchema] {
+        self.schema
+    }
+
+    /// Decodes field `name` as `T`: the sent value, else the default, else
+    /// [`FieldValue::absent`]; a required field that is missing is an error.
+    /// A value sent as `null` counts as not sent.
+    pub fn get<T: FieldValue>(&self, name: &str) -> Result<T, FieldError> {
+        self.get_first(&[name])
+    }
+
+    /// Decodes the first of `names` that the request sent, for a field with
+    /// older names (aliases): `names[0]` is the current name, whose default
+    /// and `required` apply when none was sent. Every name must be in the
+    /// schema.
+    pub fn get_first<T: FieldValue>(&self, names: &[&str]) -> Result<T, FieldError> {
+        let Some(&primary) = names.first() else {
+            return Err(FieldError("no field name given".to_owned()));
+        };
+        for &name in names {
+            let schema = self.field(name)?;
+            if let Some(sent) = self.raw.get(name).filter(|v| !v.is_null()) {
+                return decode(schema, sent);
+            }
+        }
+        let schema = self.field(primary)?;
+        match &schema.default {
+            Some(default) => decode(schema, default),
+            None if schema.required => Err(missing(primary)),
+            None => T::absent().ok_or_else(|| missing(primary)),
+        }
+    }
+
+    fn field(&self, name: &str) -> Result<&'a FieldSchema, FieldError> {
+        self.schema
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| FieldError(format!("field {name:?} is not in the schema")))
+    }
+}
+
+fn missing(name: &str) -> FieldError {
+    FieldError(format!("missing required field {name:?}"))
+}
+
+/// Normalizes `value` for `schema`, checks the allowed values, and builds `T`.
+fn decode<T: FieldValue>(schema: &FieldSchema, value: &Value) -> Result<T, FieldError> {
+    let name = &schema.name;
+    let canonical = schema
+        .kind
+        .normalize(value)
+        .map_err(|e| FieldError(format!("field {name:?}: {e}")))?;
+    check_allowed(schema, &canonical)?;
+    T::from_canonical(schema.kind, canonical)
+        .map_err(|e| FieldError(format!("field {name:?}: {e}")))
+}
+
+/// Compares decoded values with the decoded allowed values, item by item
+/// for lists. The error lists what is allowed, never what was sent.
+fn check_allowed(schema: &FieldSchema, canonical: &Value) -> Result<(), FieldError> {
+    if schema.allowed_values.is_empty() {
+        return Ok(());
+    }
+    let allowed: Vec<Value> = schema
+        .allowed_values
+        .iter()
+        .filter_map(|v| schema.kind.normalize(v).ok())
+        .flat_map(|v| match v {
+            Value::Array(items) => items,
+            other => vec![other],
+        })
+        .collect();
+    let (fits, what) = match canonical {
+        Value::Array(items) => (items.iter().all(|i| allowed.contains(i)), "items from"),
+        other => (allowed.contains(other), "one of"),
+    };
+    if fits {
+        return Ok(());
+    }
+    let list: Vec<String> = schema.allowed_values.iter().map(Value::to_string).collect();
+    Err(FieldError(format!(
+        "field {:?}: expected {what} {}",
+        schema.name,
+        list.join(", ")
+    )))
+}

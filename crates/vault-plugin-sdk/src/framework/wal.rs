@@ -1,0 +1,146 @@
+//! The write-ahead log: undo for side effects that storage never learned of.
+//!
+//! Before a handler does something outside Vault (creates an upstream key),
+//! it writes a WAL entry saying how to undo it; once the result is safely in
+//! storage (or in a lease), it deletes the entry. If the plugin dies in
+//! between, the entry stays, and on a later periodic tick the backend's
+//! rollback for the entry's kind undoes the side effect. Entries live under
+//! `wal/` as `{"type", "data", "created_at"}`, as the Go SDK writes them.
+
+use std::time::{Duration, SystemTime};
+
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::storage::{Storage, StorageExt};
+use crate::{Error, Result};
+
+/// The storage prefix of WAL entries.
+pub const WAL_PREFIX: &str = "wal/";
+
+/// One WAL entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalEntry {
+    /// The entry's id (its key below `wal/`).
+    #[serde(skip)]
+    pub id: String,
+    /// What kind of side effect it covers; picks the rollback handler.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What the rollback needs.
+    pub data: Value,
+    /// When it was written, in seconds since the epoch.
+    pub created_at: i64,
+}
+
+impl WalEntry {
+    /// The entry's age now.
+    pub fn age(&self) -> Duration {
+        let created = SystemTime::UNIX_EPOCH + Duration::from_secs(self.created_at.max(0) as u64);
+        SystemTime::now()
+            .duration_since(created)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// The data decoded as `T`.
+    pub fn data<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.data.clone()).map_err(|e| {
+            Error::internal(format!(
+                "WAL entry {} ({}) is unreadable: {e}",
+                self.id, self.kind
+            ))
+        })
+    }
+}
+
+/// Writes a WAL entry of `kind` with `data`; returns its id.
+pub async fn put_wal(storage: &dyn Storage, kind: &str, data: &impl Serialize) -> Result<String> {
+    let id = new_id()?;
+    let entry = WalEntry {
+        id: id.clone(),
+        kind: kind.to_owned(),
+        data: serde_json::to_value(data)?,
+        created_at: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    };
+    storage
+        .put_json(&format!("{WAL_PREFIX}{id}"), &entry)
+        .await?;
+    Ok(id)
+}
+
+/// Reads the WAL entry `id`, if it still exists.
+pub async fn get_wal(storage: &dyn Storage, id: &str) -> Result<Option<WalEntry>> {
+    let entry: Option<WalEntry> = storage.get_json(&format!("{WAL_PREFIX}{id}")).await?;
+    Ok(entry.map(|mut e| {
+        e.id = id.to_owned();
+        e
+    }))
+}
+
+/// Deletes the WAL entry `id` (the side effect is now recorded elsewhere).
+pub async fn delete_wal(storage: &dyn Storage, id: &str) -> Result<()> {
+    storage.delete(&format!("{WAL_PREFIX}{id}")).await?;
+    Ok(())
+}
+
+/// The ids of every WAL entry.
+pub async fn list_wal(storage: &dyn Storage) -> Result<Vec<String>> {
+    Ok(storage.list(WAL_PREFIX).await?)
+}
+
+/// A random UUID (version 4), as the Go SDK names entries.
+fn new_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Error::internal("no randomness available for a WAL id"))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn put_get_list_delete() {
+        let s = MemoryStorage::new();
+        let id = put_wal(&s, "key", &json!({"name": "k1"})).await.unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(list_wal(&s).await.unwrap(), vec![id.clone()]);
+        let entry = get_wal(&s, &id).await.unwrap().unwrap();
+        assert_eq!(entry.kind, "key");
+        assert_eq!(entry.data, json!({"name": "k1"}));
+        assert!(entry.age() < Duration::from_secs(5));
+        // The stored form is the Go SDK's.
+        let raw: Value = s.get_json(&format!("wal/{id}")).await.unwrap().unwrap();
+        assert_eq!(raw["type"], "key");
+        assert!(raw["created_at"].is_i64());
+        delete_wal(&s, &id).await.unwrap();
+        assert!(get_wal(&s, &id).await.unwrap().is_none());
+        assert!(list_wal(&s).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn ids_are_distinct_uuids() {
+        let a = new_id().unwrap();
+        let b = new_id().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(&a[14..15], "4");
+    }
+}
