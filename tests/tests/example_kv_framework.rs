@@ -65,7 +65,9 @@ fn creds_lease_renews_and_revokes_through_bao_lease() {
     let left = capped["lease_duration"].as_u64().unwrap();
     assert!((3500..=3600).contains(&left), "{capped}");
 
-    server.bao_ok(&["lease", "revoke", &lease_id]);
+    // `-sync`: the revocation (and so the upstream delete) is done when the
+    // command returns; without it the expiration manager queues it.
+    server.bao_ok(&["lease", "revoke", "-sync", &lease_id]);
     assert!(
         !fake.authenticates(&secret),
         "revoking the lease deletes the key"

@@ -11,7 +11,10 @@ use std::time::Duration;
 use integration_tests::{crate_version, plugin_binary};
 
 /// Every plugin binary the workspace ships, with its crate folder.
-const PLUGINS: &[(&str, &str)] = &[("vault-plugin-example-kv", "plugins/example-kv")];
+const PLUGINS: &[(&str, &str)] = &[
+    ("vault-plugin-example-kv", "plugins/example-kv"),
+    ("vault-plugin-example-auth", "plugins/example-auth"),
+];
 
 const COOKIE: (&str, &str) = (
     "VAULT_BACKEND_PLUGIN",

@@ -31,7 +31,8 @@ const KINDS: [(&str, &str); 17] = [
 ];
 
 const KEYS: &str = "rename, kind, default, required, sensitive, allowed, alias, description, \
-                    query, deprecated, display_name, display_group, display_value, edit_type, skip";
+                    query, deprecated, display_name, display_group, display_value, edit_type, skip, \
+                    flatten";
 
 /// The options of one struct field.
 #[derive(Default)]
@@ -51,7 +52,9 @@ struct Options {
     display_value: Option<LitStr>,
     edit_type: Option<LitStr>,
     skip: bool,
-    /// Whether any option other than `skip` was given.
+    /// The field is itself a `Fields` struct whose fields are added to this one.
+    flatten: bool,
+    /// Whether any option other than `skip` or `flatten` was given.
     any_other: bool,
 }
 
@@ -95,6 +98,11 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             continue;
         }
         let ty = &field.ty;
+        if options.flatten {
+            schema.push(quote!(fields.extend(<#ty as #sdk::Fields>::schema());));
+            inits.push(quote!(#ident: <#ty as #sdk::Fields>::from_data(data)?));
+            continue;
+        }
         let wire = options
             .rename
             .as_ref()
@@ -223,13 +231,13 @@ fn parse_option(meta: &ParseNestedMeta<'_>, options: &mut Options) -> syn::Resul
         .get_ident()
         .map(ToString::to_string)
         .unwrap_or_default();
-    if key == "skip" {
-        once(meta, &mut options.skip)?;
-    } else {
-        options.any_other = true;
+    match key.as_str() {
+        "skip" => once(meta, &mut options.skip)?,
+        "flatten" => once(meta, &mut options.flatten)?,
+        _ => options.any_other = true,
     }
     match key.as_str() {
-        "skip" => {}
+        "skip" | "flatten" => {}
         "required" => once(meta, &mut options.required)?,
         "sensitive" => once(meta, &mut options.sensitive)?,
         "query" => once(meta, &mut options.query)?,
@@ -278,8 +286,11 @@ fn parse_option(meta: &ParseNestedMeta<'_>, options: &mut Options) -> syn::Resul
             return Err(meta.error(format!("unknown field option; expected one of: {KEYS}")));
         }
     }
-    if options.skip && options.any_other {
+    if options.skip && (options.any_other || options.flatten) {
         return Err(meta.error("`skip` cannot be combined with other field options"));
+    }
+    if options.flatten && options.any_other {
+        return Err(meta.error("`flatten` cannot be combined with other field options"));
     }
     Ok(())
 }
@@ -418,6 +429,31 @@ mod tests {
             }
         ));
         assert!(msg.contains("cannot be combined"), "{msg}");
+        let msg = error(syn::parse_quote!(
+            struct A {
+                #[field(flatten, rename = "x")]
+                token: Token,
+            }
+        ));
+        assert!(msg.contains("`flatten` cannot be combined"), "{msg}");
+    }
+
+    #[test]
+    fn flatten_adds_the_inner_schema_and_decodes_the_inner_struct() {
+        let out = output(syn::parse_quote!(
+            struct A {
+                #[field(flatten)]
+                token: TokenFields,
+            }
+        ));
+        assert!(
+            out.contains("fields . extend (< TokenFields as :: vault_plugin_sdk :: framework :: fields :: Fields > :: schema ())"),
+            "{out}"
+        );
+        assert!(
+            out.contains("token : < TokenFields as :: vault_plugin_sdk :: framework :: fields :: Fields > :: from_data (data) ?"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ use proc_macro::TokenStream;
 /// | `deprecated` | marked deprecated |
 /// | `display_name`, `display_group`, `display_value`, `edit_type` | UI hints |
 /// | `skip` | not a request field; set with `Default::default()` |
+/// | `flatten` | the field is itself a `Fields` struct (e.g. `TokenFields`); its fields join this one's |
 #[proc_macro_derive(Fields, attributes(field))]
 pub fn derive_fields(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

@@ -27,12 +27,15 @@
 //! AutoMTLS, broker, multiplexing); the backend service turns `pb.Backend`
 //! calls into [`Request`]s for a [`LogicalBackend`]; [`framework`] routes
 //! them to handlers; [`storage`] and [`system_view`] reach back into the host.
+//!
+//! New here? Start with the [`guide`]: writing a secrets engine, an auth method, and their tests.
 
 extern crate self as vault_plugin_sdk;
 
 pub mod backend;
 mod error;
 pub mod framework;
+pub mod guide;
 pub mod logging;
 pub mod storage;
 pub mod system_view;

@@ -468,3 +468,47 @@ fn item_args_schema_comes_from_the_struct() {
     assert_eq!(schema[1].description, "How long it lives.");
     assert!(schema[3].required);
 }
+
+/// A role with the standard token fields flattened in.
+#[derive(Fields)]
+struct TokenRoleArgs {
+    /// The role's name.
+    name: String,
+    #[field(flatten)]
+    token: TokenFields,
+}
+
+async fn write_token_role(_: Arc<()>, req: Request, args: TokenRoleArgs) -> Result<Response> {
+    let mut params = TokenParams::default();
+    params.update(&args.token)?;
+    req.storage()
+        .put_json(&format!("role/{}", args.name), &params)
+        .await?;
+    Ok(Response::empty())
+}
+
+#[tokio::test]
+async fn flattened_token_fields_decode_and_are_known_to_the_path() {
+    let b = Backend::builder(())
+        .path(Path::new("role/{name}").update(write_token_role))
+        .build()
+        .unwrap();
+    let tb = TestBackend::new(b);
+    let resp = tb
+        .request(Operation::Update, "role/r")
+        .data(json!({"token_ttl": "1h", "policies": "a,b"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.warnings.is_empty(), "{:?}", resp.warnings);
+    let params: TokenParams = tb.storage().get_json("role/r").await.unwrap().unwrap();
+    assert_eq!(params.token_ttl, Duration::from_secs(3600));
+    assert_eq!(params.token_policies, ["a", "b"]);
+    let err = tb
+        .request(Operation::Update, "role/r")
+        .field("token_type", "bulk")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("token_type"), "{err}");
+}

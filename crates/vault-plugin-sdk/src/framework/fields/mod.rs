@@ -4,6 +4,38 @@
 //! A plugin declares its arguments as a struct with `#[derive(Fields)]`; the
 //! derive produces the schema (for help, OpenAPI and validation) and the
 //! decoder. Handlers then take the struct as an argument.
+//!
+//! ```
+//! use std::time::Duration;
+//! use vault_plugin_sdk::Fields;
+//! use vault_plugin_sdk::framework::fields::{FieldData, Fields as _};
+//!
+//! #[derive(Fields)]
+//! struct RoleArgs {
+//!     /// How long credentials live.
+//!     #[field(default = "1h")]
+//!     ttl: Duration,
+//!     /// Policies to attach.
+//!     #[field(allowed = ["read", "write"])]
+//!     policies: Vec<String>,
+//!     #[field(required, sensitive, alias = "apiKey")]
+//!     token: String,
+//! }
+//!
+//! // What `bao write path/role ttl=90m policies=read,write apiKey=t` sends.
+//! let raw = serde_json::json!({"ttl": "90m", "policies": "read,write", "apiKey": "t"});
+//! let schema = RoleArgs::schema();
+//! let raw = raw.as_object().cloned().unwrap_or_default();
+//! let args = RoleArgs::from_data(&FieldData::new(&raw, &schema))?;
+//! assert_eq!(args.ttl, Duration::from_secs(5400));
+//! assert_eq!(args.policies, ["read", "write"]);
+//! assert_eq!(args.token, "t");
+//! # Ok::<(), vault_plugin_sdk::framework::fields::FieldError>(())
+//! ```
+//!
+//! Decoding follows the Go SDK's loose rules (see [`FieldType::normalize`]),
+//! and the Rust types a field can decode into are listed with
+//! [`FieldValue`].
 
 mod decode;
 mod schema;
