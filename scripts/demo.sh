@@ -27,16 +27,29 @@ ROOT_TOKEN="root"
 # defaults derived from its name (vault-plugin-auth-X -> auth plugin "auth-X").
 PLUGIN_TABLE='
 vault-plugin-example-kv       secret  example-kv       example-kv
+vault-plugin-example-auth     auth    example-auth     example-auth
 vault-plugin-secrets-balena   secret  secrets-balena   balena
+'
+
+# Set-up commands run once a mount exists, against the fake upstreams
+# (@KEYS_URL@ is the fake key service's URL):
+#   <mount>  <command...>
+SETUP='
+example-kv    bao write example-kv/config upstream_url=@KEYS_URL@
+example-kv    bao write example-kv/role/dev ttl=5m max_ttl=1h
+example-auth  bao write auth/example-auth/users/alice password=demo-password token_policies=default token_ttl=10m
 '
 
 # Example commands printed (and run by --smoke) once a mount exists:
 #   <mount>  <command...>
 EXAMPLES='
-example-kv  bao write example-kv/kv/hello value=world
-example-kv  bao read example-kv/kv/hello
-example-kv  bao list example-kv/kv
-example-kv  bao read example-kv/ping
+example-kv    bao write example-kv/kv/hello value=world
+example-kv    bao read example-kv/kv/hello
+example-kv    bao list example-kv/kv
+example-kv    bao read example-kv/ping
+example-kv    bao read example-kv/creds/dev
+example-kv    bao path-help example-kv/role/dev
+example-auth  bao write auth/example-auth/login username=alice password=demo-password
 '
 # ---------------------------------------------------------------------------
 
@@ -83,9 +96,13 @@ for pkg in json.load(sys.stdin)["packages"]:
 bao() { "$BAO_BIN" "$@"; }
 
 BAO_PID=""
+FAKES_PID=""
 # shellcheck disable=SC2317  # invoked from the EXIT trap
 stop_server() {
     trap - EXIT INT TERM
+    if [[ -n "$FAKES_PID" ]]; then
+        kill -TERM "$FAKES_PID" 2>/dev/null || true
+    fi
     if [[ -n "$BAO_PID" ]] && kill -0 "$BAO_PID" 2>/dev/null; then
         log "stopping OpenBao (pid $BAO_PID)"
         kill -TERM "$BAO_PID" 2>/dev/null || true
@@ -140,7 +157,20 @@ for _ in $(seq 1 300); do
 done
 bao status >/dev/null 2>&1 || fail_with_log "OpenBao did not become ready in 30 s"
 
-# 3. Register and mount every plugin binary.
+# 3. Start the fake upstreams the plugins are configured against.
+FAKES="$RELEASE_DIR/fake-upstreams"
+[[ -x "$FAKES" ]] || die "no $FAKES: build with ./scripts/build-release.sh --workspace"
+"$FAKES" >"$DEMO_DIR/fakes.txt" 2>>"$LOG" &
+FAKES_PID=$!
+for _ in $(seq 1 50); do
+    grep -q '^keys=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
+    sleep 0.1
+done
+KEYS_URL="$(sed -n 's/^keys=//p' "$DEMO_DIR/fakes.txt")"
+[[ -n "$KEYS_URL" ]] || die "the fake upstreams did not start"
+log "fake key service at $KEYS_URL"
+
+# 4. Register and mount every plugin binary.
 MOUNTED=()
 shopt -s nullglob
 for path in "$RELEASE_DIR"/vault-plugin-*; do
@@ -165,7 +195,17 @@ done
 [[ ${#MOUNTED[@]} -gt 0 ]] ||
     log "no vault-plugin-* binaries in $RELEASE_DIR: the server runs without plugins"
 
-# 4. Tell the user what to try.
+# 5. Configure the mounts against the fakes.
+while read -r mount cmd; do
+    [[ -n "$mount" ]] || continue
+    for m in "${MOUNTED[@]}"; do
+        [[ "$m" == "$mount" ]] || continue
+        read -r -a words <<<"${cmd//@KEYS_URL@/$KEYS_URL}"
+        bao "${words[@]:1}" >/dev/null || fail_with_log "set-up failed: $cmd"
+    done
+done <<<"$SETUP"
+
+# 6. Tell the user what to try.
 examples=()
 while read -r mount cmd; do
     [[ -n "$mount" ]] || continue

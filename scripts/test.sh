@@ -7,7 +7,8 @@
 #   2. make sure rustfmt and clippy are there
 #   3. cargo fmt --check, cargo clippy -D warnings
 #   4. build release plugins, statically linked, for x86_64-unknown-linux-gnu
-#   5. doc tests, then all tests (cargo nextest if installed, else cargo test)
+#   5. the demo, once, running its example commands (demo.sh --smoke)
+#   6. doc tests, then all tests (cargo nextest if installed, else cargo test)
 #
 # Extra arguments are passed to the test runner, e.g. a test-name filter:
 #   ./scripts/test.sh harness
@@ -56,6 +57,9 @@ fi
 step "release build (static, $TARGET)"
 ./scripts/build-release.sh --workspace
 export PLUGIN_TARGET_DIR="$RELEASE_DIR"
+
+step "demo smoke (./scripts/demo.sh --smoke)"
+BAO_DEMO_PORT="${BAO_DEMO_PORT:-18200}" ./scripts/demo.sh --no-build --smoke >&2
 
 step "doc tests"
 cargo test --workspace --locked --doc

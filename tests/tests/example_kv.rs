@@ -150,6 +150,9 @@ fn bad_input_gets_a_400_with_a_clear_message_and_changes_nothing() {
 fn reload_restarts_the_plugin_and_keeps_the_data() {
     let (server, pid) = server_with_entry("before");
     let before = vec![pid];
+    // The host initialized the mount once when it was enabled.
+    let info = server.bao_json(&["read", "kv/info"]);
+    assert_eq!(info["data"]["initializations"], 1, "{info}");
     let (status, body) = server.http(
         "PUT",
         "sys/plugins/reload/backend",
@@ -161,6 +164,9 @@ fn reload_restarts_the_plugin_and_keeps_the_data() {
     let after = server.plugin_pids(NAME);
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(before, after, "reload must start a new plugin process");
+    // The new process ran the initialize hook again.
+    let info = server.bao_json(&["read", "kv/info"]);
+    assert_eq!(info["data"]["initializations"], 2, "{info}");
 }
 
 #[test]

@@ -158,6 +158,12 @@ impl<B: LogicalBackend> TestRequest<'_, B> {
         self
     }
 
+    /// Sets the client's address, as the host passes it to auth methods.
+    pub fn remote_addr(mut self, addr: &str) -> Self {
+        self.req.remote_addr = Some(addr.to_owned());
+        self
+    }
+
     /// Sets the mount point (default empty).
     pub fn mount_point(mut self, mount_point: &str) -> Self {
         self.req.mount_point = mount_point.to_owned();

@@ -3,9 +3,20 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use vault_plugin_sdk::backend::HookContext;
+use vault_plugin_sdk::storage::StorageExt;
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
 
 use crate::State;
+
+const STARTS: &str = "meta/initializations";
+
+/// The initialize hook: counts the plugin starts that set up this mount.
+pub async fn initialize(_: Arc<State>, ctx: HookContext) -> Result<()> {
+    let starts: u64 = ctx.storage.get_json(STARTS).await?.unwrap_or(0);
+    ctx.storage.put_json(STARTS, &(starts + 1)).await?;
+    Ok(())
+}
 
 /// Answers without touching storage.
 pub async fn ping(_: Arc<State>, _req: Request) -> Result<Response> {
@@ -47,6 +58,8 @@ pub async fn info(_: Arc<State>, req: Request, args: InfoArgs) -> Result<Respons
         view.replication_state().await?.0.into(),
     );
     data.insert("host_version".into(), host.version.into());
+    let starts: u64 = req.storage().get_json(STARTS).await?.unwrap_or(0);
+    data.insert("initializations".into(), starts.into());
     if let Some(policy) = args.password_policy {
         let password = view
             .generate_password_from_policy(&policy)

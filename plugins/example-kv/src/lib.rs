@@ -10,7 +10,8 @@
 //!   `key_prefix`, `description`) with update semantics;
 //! * `creds/<role>`: a dynamic secret: a key created upstream under a WAL
 //!   entry, leased, renewable, deleted upstream on revoke;
-//! * `ping`, `info`: the plugin and the host's system view.
+//! * `ping`, `info`: the plugin and the host's system view; `info` also
+//!   counts how often the mount was initialized (once per plugin start).
 //!
 //! Mount option `wal_rollback_min_age` (e.g. `-options=wal_rollback_min_age=5s`)
 //! shortens how long a WAL entry waits before rollback (default 10 minutes).
@@ -120,6 +121,7 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         .wal_rollback(creds::WAL_KIND, creds::roll_back)
         .wal_rollback_min_age(wal_rollback_min_age)
         .periodic(kv::tidy)
+        .initialize(info::initialize)
         .build()
 }
 

@@ -264,6 +264,11 @@ async fn info_reports_the_system_view() {
     let tb = kit();
     let data = tb.request(Operation::Read, "info").data_of().await.unwrap();
     assert_eq!(data["max_lease_ttl"], 7200);
+    assert_eq!(data["initializations"], 0);
+    tb.initialize().await.unwrap();
+    tb.initialize().await.unwrap();
+    let data = tb.request(Operation::Read, "info").data_of().await.unwrap();
+    assert_eq!(data["initializations"], 2);
     assert_eq!(data["tainted"], false);
     let err = tb
         .request(Operation::Read, "info")

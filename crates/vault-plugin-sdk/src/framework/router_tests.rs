@@ -512,3 +512,37 @@ async fn flattened_token_fields_decode_and_are_known_to_the_path() {
         .unwrap_err();
     assert!(err.to_string().contains("token_type"), "{err}");
 }
+
+async fn name_op(_: Arc<()>, req: Request) -> Result<Response> {
+    Response::json(&json!({ "op": req.operation.as_str() }))
+}
+
+#[tokio::test]
+async fn auth_lookahead_resolve_role_and_header_operations_are_routed() {
+    let b = Backend::builder(())
+        .path(
+            Path::new("login")
+                .update(name_op)
+                .alias_lookahead(name_op)
+                .resolve_role(name_op)
+                .header(name_op),
+        )
+        .build()
+        .unwrap();
+    let tb = TestBackend::new(b);
+    for op in [
+        Operation::Update,
+        Operation::AliasLookahead,
+        Operation::ResolveRole,
+        Operation::Header,
+    ] {
+        let data = tb.request(op, "login").data_of().await.unwrap();
+        assert_eq!(data["op"], op.as_str());
+    }
+    let err = tb
+        .request(Operation::Read, "login")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsupportedOperation));
+}

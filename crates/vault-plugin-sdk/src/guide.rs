@@ -1,0 +1,23 @@
+//! Guides: how to write and test a plugin with this SDK, from a plugin
+//! author's point of view (you know Vault; you have not read this crate).
+//!
+//! * [`secrets_engine`]: a secrets engine from `main.rs` to `bao secrets
+//!   enable`: paths, handlers, typed fields, errors, storage, leases, WAL,
+//!   periodic work, help and OpenAPI, logging.
+//! * [`auth_method`]: what changes for an auth method: the login path, the
+//!   `Auth` a login returns, aliases, the `token_*` fields, token renewal.
+//! * [`testing`]: the in-process test kit, fake upstreams, and tests
+//!   against a real OpenBao.
+//!
+//! The examples in the guides are compiled (and most are run) by
+//! `cargo test --doc`; the ones about the test kit need the `test-util`
+//! feature to be compiled.
+
+#[doc = include_str!("../docs/secrets-engine.md")]
+pub mod secrets_engine {}
+
+#[doc = include_str!("../docs/auth-method.md")]
+pub mod auth_method {}
+
+#[doc = include_str!("../docs/testing.md")]
+pub mod testing {}

@@ -1,0 +1,210 @@
+//! `login` and token renewal: a username and password in, a token out.
+//!
+//! The host reaches `login` without a token (it is an unauthenticated
+//! path). A wrong password and an unknown user get the same answer, after
+//! the same amount of work, so the endpoint does not reveal who exists.
+//! Before a login the host may ask `alias-lookahead` for the identity alias
+//! the login would use; that answer needs only the username.
+//!
+//! Renewing a token looks the user up again: a deleted user's tokens stop
+//! renewing, and so do tokens whose policies no longer match the user's, so
+//! that taking a policy away takes effect at the next renewal.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use vault_plugin_sdk::framework::{Alias, Auth};
+use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
+
+use crate::State;
+use crate::password::PasswordHash;
+use crate::users::{USERNAME_KEY, User};
+
+/// The one answer to every failed login.
+pub const INVALID_CREDENTIALS: &str = "invalid username or password";
+
+/// Arguments of a login.
+#[derive(Fields)]
+pub struct LoginArgs {
+    /// Name of the user (case-insensitive).
+    #[field(required)]
+    username: String,
+    /// The user's password.
+    #[field(required, sensitive)]
+    password: String,
+}
+
+/// Arguments of an alias lookahead: a login's fields, of which only the
+/// username matters.
+#[derive(Fields)]
+pub struct LookaheadArgs {
+    /// Name of the user (case-insensitive).
+    #[field(required)]
+    username: String,
+}
+
+/// Checks the password and answers with the token to create.
+pub async fn login(_: Arc<State>, req: Request, args: LoginArgs) -> Result<Response> {
+    let username = args.username.to_lowercase();
+    let user = match User::load(&req, &username).await? {
+        Some(user) if user.password_hash.verify(&args.password)? => user,
+        Some(_) => return Err(Error::bad_request(INVALID_CREDENTIALS)),
+        None => {
+            PasswordHash::check_nothing(&args.password);
+            return Err(Error::bad_request(INVALID_CREDENTIALS));
+        }
+    };
+    if !user.token.token_bound_cidrs.is_empty() {
+        let allowed = req
+            .remote_addr
+            .as_deref()
+            .and_then(parse_addr)
+            .is_some_and(|ip| user.token.token_bound_cidrs.iter().any(|c| contains(c, ip)));
+        if !allowed {
+            return Err(Error::PermissionDenied);
+        }
+    }
+
+    let mut auth = Auth {
+        display_name: username.clone(),
+        alias: Some(Alias::new(username.clone())),
+        group_aliases: user.groups.iter().map(Alias::new).collect(),
+        metadata: user.metadata.clone().into_iter().collect(),
+        ..Auth::default()
+    };
+    auth.metadata
+        .insert(USERNAME_KEY.to_owned(), username.clone());
+    auth.internal_data
+        .insert(USERNAME_KEY.to_owned(), json!(username));
+    user.token.apply_to(&mut auth)?;
+    Ok(Response::auth(auth))
+}
+
+/// The identity alias a login with these fields would use.
+pub async fn alias_lookahead(_: Arc<State>, _: Request, args: LookaheadArgs) -> Result<Response> {
+    let username = args.username.to_lowercase();
+    if username.is_empty() {
+        return Err(Error::bad_request("missing username"));
+    }
+    Ok(Response::auth(Auth {
+        alias: Some(Alias::new(username)),
+        ..Auth::default()
+    }))
+}
+
+/// Renews a token of this method, with the user's current TTLs and period.
+pub async fn renew(_: Arc<State>, mut req: Request) -> Result<Response> {
+    let Some(auth) = req.auth.as_mut() else {
+        return Err(Error::bad_request("the request carries no token to renew"));
+    };
+    let username = auth
+        .internal_data
+        .get(USERNAME_KEY)
+        .and_then(Value::as_str)
+        .or_else(|| auth.metadata.get(USERNAME_KEY).map(String::as_str))
+        .map(str::to_owned)
+        .ok_or_else(|| Error::bad_request("the token does not name its user"))?;
+    let token_policies = auth.token_policies.clone();
+    let user = User::load(&req, &username).await?.ok_or_else(|| {
+        Error::bad_request(format!("user {username:?} no longer exists: not renewing"))
+    })?;
+    if !same_policies(&user.token.token_policies, &token_policies) {
+        return Err(Error::bad_request("policies have changed, not renewing"));
+    }
+    if let Some(auth) = req.auth.as_mut() {
+        auth.period = user.token.token_period;
+    }
+    req.renew_auth(user.token.token_ttl, user.token.token_max_ttl)
+        .await
+}
+
+/// Whether two policy lists grant the same, ignoring order, repeats and
+/// `default` (which the host adds to tokens by itself).
+fn same_policies(a: &[String], b: &[String]) -> bool {
+    let set = |list: &[String]| -> BTreeSet<String> {
+        list.iter()
+            .map(|p| p.trim().to_lowercase())
+            .filter(|p| !p.is_empty() && p != "default")
+            .collect()
+    };
+    set(a) == set(b)
+}
+
+/// The client address the host passed: an IP, possibly with a port.
+fn parse_addr(text: &str) -> Option<IpAddr> {
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// Whether the CIDR block (or single address) `cidr` holds `ip`.
+fn contains(cidr: &str, ip: IpAddr) -> bool {
+    let (addr, bits) = match cidr.trim().split_once('/') {
+        Some((addr, bits)) => (addr, bits.trim().parse::<u32>().ok()),
+        None => (cidr.trim(), None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(
+            u128::from(u32::from(net)),
+            u128::from(u32::from(ip)),
+            bits.unwrap_or(32),
+            32,
+        ),
+        (IpAddr::V6(net), IpAddr::V6(ip)) => {
+            prefix_eq(u128::from(net), u128::from(ip), bits.unwrap_or(128), 128)
+        }
+        (IpAddr::V4(net), IpAddr::V6(ip)) => ip
+            .to_ipv4_mapped()
+            .is_some_and(|ip| contains(&format!("{net}/{}", bits.unwrap_or(32)), IpAddr::V4(ip))),
+        (IpAddr::V6(_), IpAddr::V4(_)) => false,
+    }
+}
+
+/// Whether the first `bits` of two `width`-bit numbers agree.
+fn prefix_eq(a: u128, b: u128, bits: u32, width: u32) -> bool {
+    if bits > width {
+        return false;
+    }
+    let shift = width - bits;
+    shift >= 128 || (a >> shift) == (b >> shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_lists_compare_as_sets_without_default() {
+        let v = |s: &[&str]| s.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert!(same_policies(&v(&["a", "b"]), &v(&["default", "b", "a"])));
+        assert!(same_policies(&v(&[]), &v(&["default"])));
+        assert!(!same_policies(&v(&["a"]), &v(&["a", "b"])));
+    }
+
+    #[test]
+    fn cidr_blocks_hold_the_addresses_they_should() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let cases = [
+            ("127.0.0.1/32", "127.0.0.1", true),
+            ("127.0.0.1", "127.0.0.1", true),
+            ("10.0.0.0/8", "10.200.3.4", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("0.0.0.0/0", "8.8.8.8", true),
+            ("::1/128", "::1", true),
+            ("fd00::/8", "fd12::1", true),
+            ("fd00::/8", "fe80::1", false),
+            ("127.0.0.0/8", "::ffff:127.0.0.1", true),
+            ("::1", "127.0.0.1", false),
+            ("10.0.0.0/40", "10.0.0.1", false),
+        ];
+        for (cidr, addr, want) in cases {
+            assert_eq!(contains(cidr, ip(addr)), want, "{cidr} {addr}");
+        }
+        assert_eq!(parse_addr("127.0.0.1:5000"), Some(ip("127.0.0.1")));
+    }
+}
