@@ -37,6 +37,7 @@ mod error;
 pub mod framework;
 pub mod guide;
 pub mod logging;
+pub mod prelude;
 pub mod storage;
 pub mod system_view;
 #[cfg(any(test, feature = "test-util"))]

@@ -164,6 +164,34 @@ impl<B: LogicalBackend> TestRequest<'_, B> {
         self
     }
 
+    /// Marks the request as sent without a token (login paths).
+    pub fn unauthenticated(mut self) -> Self {
+        self.req.unauthenticated = true;
+        self
+    }
+
+    /// Sets the caller's token display name.
+    pub fn display_name(mut self, name: &str) -> Self {
+        self.req.display_name = name.to_owned();
+        self
+    }
+
+    /// Sets the caller's identity entity id.
+    pub fn entity_id(mut self, id: &str) -> Self {
+        self.req.entity_id = id.to_owned();
+        self
+    }
+
+    /// Adds a request header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.req
+            .headers
+            .entry(name.to_owned())
+            .or_default()
+            .push(value.to_owned());
+        self
+    }
+
     /// Sets the mount point (default empty).
     pub fn mount_point(mut self, mount_point: &str) -> Self {
         self.req.mount_point = mount_point.to_owned();

@@ -26,8 +26,6 @@ pub mod upstream;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use serde_json::Value;
-use vault_plugin_sdk::framework::fields::FieldType;
 use vault_plugin_sdk::framework::{BuildError, DEFAULT_WAL_ROLLBACK_MIN_AGE};
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext};
 
@@ -40,15 +38,9 @@ pub struct State {
 
 /// Builds the backend for one mount, reading the mount's options.
 pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    let min_age = match ctx.config.get("wal_rollback_min_age") {
-        Some(text) => {
-            let secs = FieldType::DurationSecond
-                .normalize(&Value::String(text.clone()))
-                .map_err(|e| Error::bad_request(format!("option wal_rollback_min_age: {e}")))?;
-            Duration::from_secs(secs.as_u64().unwrap_or(0))
-        }
-        None => DEFAULT_WAL_ROLLBACK_MIN_AGE,
-    };
+    let min_age = ctx
+        .duration_option("wal_rollback_min_age")?
+        .unwrap_or(DEFAULT_WAL_ROLLBACK_MIN_AGE);
     backend(min_age).map_err(Error::internal)
 }
 

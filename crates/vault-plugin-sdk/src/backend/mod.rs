@@ -106,6 +106,23 @@ pub struct SetupContext {
     pub system_view: Arc<dyn SystemView>,
 }
 
+impl SetupContext {
+    /// A mount option (`bao secrets enable -options=name=value`) read as a
+    /// duration the way fields are (`"90s"`, `"1h"`, `"30"`); `None` when
+    /// the option is not set, a 400 naming the option when it is not a duration.
+    pub fn duration_option(&self, name: &str) -> Result<Option<std::time::Duration>> {
+        let Some(text) = self.config.get(name) else {
+            return Ok(None);
+        };
+        let secs = crate::framework::fields::FieldType::DurationSecond
+            .normalize(&serde_json::Value::String(text.clone()))
+            .map_err(|e| crate::Error::bad_request(format!("mount option {name}: {e}")))?;
+        Ok(Some(std::time::Duration::from_secs(
+            secs.as_u64().unwrap_or_default(),
+        )))
+    }
+}
+
 /// Builds one backend per mount. Any `async fn(SetupContext) -> Result<B>`
 /// is a factory.
 pub trait Factory: Send + Sync + 'static {

@@ -52,6 +52,15 @@ pub enum BuildError {
     /// Two WAL rollbacks share a kind.
     #[error("WAL rollback for kind {0:?} is declared twice")]
     DuplicateRollback(String),
+    /// One handler's arguments declare a field name twice (often through
+    /// `#[field(flatten)]`), so one of them could never be set.
+    #[error("path {pattern:?}: field {field:?} is declared twice in one handler's arguments")]
+    DuplicateField {
+        /// The path's pattern.
+        pattern: String,
+        /// The repeated field name.
+        field: String,
+    },
 }
 
 /// Builds a [`Backend`].
@@ -194,6 +203,19 @@ impl<S: Send + Sync + 'static> Builder<S> {
             if path.operations.contains_key(&Operation::Create) && path.existence.is_none() {
                 return Err(BuildError::CreateWithoutExistenceCheck(path.pattern));
             }
+            for handler in path.operations.values() {
+                let mut seen = std::collections::HashSet::new();
+                if let Some(dup) = handler
+                    .schema
+                    .iter()
+                    .find(|f| !seen.insert(f.name.as_str()))
+                {
+                    return Err(BuildError::DuplicateField {
+                        pattern: path.pattern.clone(),
+                        field: dup.name.clone(),
+                    });
+                }
+            }
             let regex = compile(&path.pattern)?;
             let schema = path_schema(&path, &regex);
             routes.push(Route {
@@ -260,6 +282,23 @@ struct Route<S> {
     regex: Regex,
     path: Path<S>,
     schema: Arc<[FieldSchema]>,
+}
+
+impl<S> std::fmt::Debug for Backend<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("backend_type", &self.backend_type)
+            .field(
+                "paths",
+                &self
+                    .routes
+                    .iter()
+                    .map(|r| &r.path.pattern)
+                    .collect::<Vec<_>>(),
+            )
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A backend: routes requests to handlers over a shared state `S`.
@@ -373,6 +412,10 @@ impl<S: Send + Sync + 'static> Backend<S> {
         }
         if resp.secret.is_some() {
             self.finish_secret(&req, &mut resp).await?;
+        }
+        if let Some(auth) = resp.auth.as_mut() {
+            // A token this backend cannot renew must not claim to be renewable.
+            auth.lease.renewable &= self.auth_renew.is_some();
         }
         Ok(resp)
     }

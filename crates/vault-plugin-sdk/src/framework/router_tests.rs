@@ -546,3 +546,63 @@ async fn auth_lookahead_resolve_role_and_header_operations_are_routed() {
         .unwrap_err();
     assert!(matches!(err, Error::UnsupportedOperation));
 }
+
+/// Arguments that repeat `ttl`, which `TokenFields` also declares.
+#[derive(Fields)]
+struct ClashingArgs {
+    /// A ttl of our own.
+    ttl: Option<Duration>,
+    #[field(flatten)]
+    token: TokenFields,
+}
+
+async fn clashing(_: Arc<()>, _: Request, args: ClashingArgs) -> Result<Response> {
+    Response::json(
+        &json!({ "ttl": args.ttl.map(|d| d.as_secs()), "token_ttl": args.token.token_ttl.map(|d| d.as_secs()) }),
+    )
+}
+
+#[test]
+fn a_field_declared_twice_in_one_handler_is_refused_at_build() {
+    let err = Backend::builder(())
+        .path(Path::new("role").update(clashing))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::DuplicateField { ref field, .. } if field == "ttl"),
+        "{err}"
+    );
+}
+
+async fn login(_: Arc<()>, _: Request) -> Result<Response> {
+    let mut auth = Auth::default();
+    auth.lease.renewable = true;
+    Ok(Response::auth(auth))
+}
+
+#[tokio::test]
+async fn tokens_are_renewable_only_when_the_backend_renews_them() {
+    let without = Backend::builder(())
+        .path(Path::new("login").update(login))
+        .build()
+        .unwrap();
+    let resp = TestBackend::new(without)
+        .request(Operation::Update, "login")
+        .send()
+        .await
+        .unwrap();
+    assert!(!resp.auth.unwrap().lease.renewable);
+    let with = Backend::builder(())
+        .path(Path::new("login").update(login))
+        .auth_renew(|_: Arc<()>, req: Request| async move {
+            req.renew_auth(Duration::ZERO, Duration::ZERO).await
+        })
+        .build()
+        .unwrap();
+    let resp = TestBackend::new(with)
+        .request(Operation::Update, "login")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.auth.unwrap().lease.renewable);
+}
