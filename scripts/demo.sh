@@ -32,12 +32,15 @@ vault-plugin-secrets-balena   secret  secrets-balena   balena
 '
 
 # Set-up commands run once a mount exists, against the fake upstreams
-# (@KEYS_URL@ is the fake key service's URL):
+# (@KEYS_URL@ is the fake key service's URL, @BALENA_URL@ the fake balena
+# API's, @BALENA_SESSION@ a session token of its demo user):
 #   <mount>  <command...>
 SETUP='
 example-kv    bao write example-kv/config upstream_url=@KEYS_URL@
 example-kv    bao write example-kv/role/dev ttl=5m max_ttl=1h
 example-auth  bao write auth/example-auth/users/alice password=demo-password token_policies=default token_ttl=10m
+balena        bao write balena/config url=@BALENA_URL@
+balena        bao write balena/role/developer balenaApiKey=@BALENA_SESSION@ ttl=5m max_ttl=1h
 '
 
 # Example commands printed (and run by --smoke) once a mount exists:
@@ -50,6 +53,7 @@ example-kv    bao read example-kv/ping
 example-kv    bao read example-kv/creds/dev
 example-kv    bao path-help example-kv/role/dev
 example-auth  bao write auth/example-auth/login username=alice password=demo-password
+balena        bao read balena/creds/developer
 '
 # ---------------------------------------------------------------------------
 
@@ -163,12 +167,14 @@ FAKES="$RELEASE_DIR/fake-upstreams"
 "$FAKES" >"$DEMO_DIR/fakes.txt" 2>>"$LOG" &
 FAKES_PID=$!
 for _ in $(seq 1 50); do
-    grep -q '^keys=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
+    grep -q '^balena_session=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
     sleep 0.1
 done
 KEYS_URL="$(sed -n 's/^keys=//p' "$DEMO_DIR/fakes.txt")"
-[[ -n "$KEYS_URL" ]] || die "the fake upstreams did not start"
-log "fake key service at $KEYS_URL"
+BALENA_URL="$(sed -n 's/^balena=//p' "$DEMO_DIR/fakes.txt")"
+BALENA_SESSION="$(sed -n 's/^balena_session=//p' "$DEMO_DIR/fakes.txt")"
+[[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" ]] || die "the fake upstreams did not start"
+log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password)"
 
 # 4. Register and mount every plugin binary.
 MOUNTED=()
@@ -200,7 +206,10 @@ while read -r mount cmd; do
     [[ -n "$mount" ]] || continue
     for m in "${MOUNTED[@]}"; do
         [[ "$m" == "$mount" ]] || continue
-        read -r -a words <<<"${cmd//@KEYS_URL@/$KEYS_URL}"
+        line="${cmd//@KEYS_URL@/$KEYS_URL}"
+        line="${line//@BALENA_URL@/$BALENA_URL}"
+        line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
+        read -r -a words <<<"$line"
         bao "${words[@]:1}" >/dev/null || fail_with_log "set-up failed: $cmd"
     done
 done <<<"$SETUP"
