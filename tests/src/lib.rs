@@ -25,6 +25,7 @@
 //! assert_eq!(read["data"]["value"], "world");
 //! ```
 
+pub mod fake_balena;
 pub mod fake_keys;
 
 use std::env;

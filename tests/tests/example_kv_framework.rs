@@ -189,3 +189,48 @@ fn patch_merges_and_typed_fields_reject_bad_input() {
         "{body}"
     );
 }
+
+#[test]
+fn special_paths_root_and_unauthenticated_are_enforced_by_the_host() {
+    let fake = FakeKeyService::start().unwrap();
+    let server = server(&fake, &[]);
+    // `ping` is unauthenticated; `info` is not.
+    let (status, body) = server.http_as(None, "GET", "ex/ping", None);
+    assert_eq!(
+        (status, &body["data"]["message"]),
+        (200, &json!("pong")),
+        "{body}"
+    );
+    let (status, _) = server.http_as(None, "GET", "ex/info", None);
+    assert!(
+        status == 403 || status == 400,
+        "info needs a token: {status}"
+    );
+
+    // `config` is a root path: full rights on the mount are not enough
+    // without `sudo`.
+    let policy = |name: &str, caps: &str| {
+        let rules = format!(r#"path "ex/*" {{ capabilities = [{caps}] }}"#);
+        let (status, body) = server.http(
+            "PUT",
+            &format!("sys/policies/acl/{name}"),
+            Some(&json!({ "policy": rules })),
+        );
+        assert!(status == 204 || status == 200, "{status} {body}");
+        let token = server.bao_json(&["token", "create", &format!("-policy={name}")]);
+        token["auth"]["client_token"].as_str().unwrap().to_owned()
+    };
+    let all = r#""create", "read", "update", "delete", "list""#;
+    let plain = policy("plain", all);
+    let sudo = policy("sudo", &format!(r#"{all}, "sudo""#));
+    let body = json!({ "upstream_url": fake.url() });
+    let (status, resp) = server.http_as(Some(&plain), "POST", "ex/config", Some(&body));
+    assert_eq!(status, 403, "{resp}");
+    let (status, resp) = server.http_as(Some(&plain), "GET", "ex/role/dev", None);
+    assert_eq!(
+        status, 200,
+        "other paths work with the plain policy: {resp}"
+    );
+    let (status, resp) = server.http_as(Some(&sudo), "POST", "ex/config", Some(&body));
+    assert!(status == 204 || status == 200, "{status} {resp}");
+}

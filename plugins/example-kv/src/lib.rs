@@ -5,12 +5,13 @@
 //! * `kv/<name>` (read, create/update, patch, delete) and `kv/` (list): a JSON
 //!   object per name; a `ttl` field makes the entry expire, and the
 //!   periodic tidy removes expired entries;
-//! * `config`: where the upstream key service is;
+//! * `config`: where the upstream key service is (a root path: it needs a
+//!   root token or `sudo`);
 //! * `role/<name>` and `role/`: typed fields (`ttl`, `max_ttl`,
 //!   `key_prefix`, `description`) with update semantics;
 //! * `creds/<role>`: a dynamic secret: a key created upstream under a WAL
 //!   entry, leased, renewable, deleted upstream on revoke;
-//! * `ping`, `info`: the plugin and the host's system view; `info` also
+//! * `ping` (unauthenticated), `info`: the plugin and the host's system view; `info` also
 //!   counts how often the mount was initialized (once per plugin start).
 //!
 //! Mount option `wal_rollback_min_age` (e.g. `-options=wal_rollback_min_age=5s`)
@@ -27,7 +28,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use vault_plugin_sdk::framework::{BuildError, DEFAULT_WAL_ROLLBACK_MIN_AGE};
-use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext};
+use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share.
 #[derive(Debug, Default)]
@@ -109,6 +110,14 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
                 .synopsis("Show what the host says about this mount.")
                 .read(info::info),
         )
+        .special_paths(SpecialPaths {
+            // Changing where keys come from needs a root token or `sudo`.
+            root: vec!["config".into()],
+            // A health check: answers without a token.
+            unauthenticated: vec!["ping".into()],
+            seal_wrap_storage: vec!["config".into()],
+            ..SpecialPaths::default()
+        })
         .secret(creds::secret())
         .wal_rollback(creds::WAL_KIND, creds::roll_back)
         .wal_rollback_min_age(wal_rollback_min_age)

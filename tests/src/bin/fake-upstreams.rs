@@ -1,20 +1,33 @@
 //! The demo's fake upstream services, in one process: runs until killed.
 //!
-//! Prints one `<name>=<url>` line per service on stdout (then nothing else),
-//! so `scripts/demo.sh` can configure the plugins against them:
+//! Prints one `<name>=<value>` line per service on stdout (then nothing
+//! else), so `scripts/demo.sh` can configure the plugins against them:
 //!
 //! ```text
 //! keys=http://127.0.0.1:40123
+//! balena=http://127.0.0.1:40124
+//! balena_session=eyJhbGciOi...
 //! ```
+//!
+//! `balena_session` is a seven-day session token of the fake balena's demo
+//! user `demo` (password `demo-password`), what an operator would paste
+//! into a `secrets-balena` role.
 
 use std::io::Write;
+use std::time::Duration;
 
+use integration_tests::fake_balena::FakeBalena;
 use integration_tests::fake_keys::FakeKeyService;
 
 fn main() -> std::io::Result<()> {
     let keys = FakeKeyService::start()?;
+    let balena = FakeBalena::start()?;
+    balena.add_user("demo", "demo-password");
+    let session = balena.session_token("demo", Duration::ZERO, Duration::from_secs(7 * 24 * 3600));
     let mut out = std::io::stdout().lock();
     writeln!(out, "keys={}", keys.url())?;
+    writeln!(out, "balena={}", balena.url())?;
+    writeln!(out, "balena_session={session}")?;
     out.flush()?;
     drop(out);
     loop {

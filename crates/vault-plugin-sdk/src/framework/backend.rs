@@ -52,6 +52,12 @@ pub enum BuildError {
     /// Two WAL rollbacks share a kind.
     #[error("WAL rollback for kind {0:?} is declared twice")]
     DuplicateRollback(String),
+    /// A special path uses a wildcard the host does not understand: `*` only
+    /// at the very end (a prefix), `+` only as a whole segment.
+    #[error(
+        "special path {0:?} is invalid: `*` may only end a path and `+` must be a whole segment"
+    )]
+    SpecialPath(String),
     /// One handler's arguments declare a field name twice (often through
     /// `#[field(flatten)]`), so one of them could never be set.
     #[error("path {pattern:?}: field {field:?} is declared twice in one handler's arguments")]
@@ -195,6 +201,14 @@ impl<S: Send + Sync + 'static> Builder<S> {
 
     /// Compiles every pattern and checks the declarations.
     pub fn build(self) -> Result<Backend<S>, BuildError> {
+        let special = &self.special_paths;
+        for path in special.root.iter().chain(&special.unauthenticated) {
+            let star_inside = path.trim_end_matches('*').contains('*');
+            let bad_plus = path.split('/').any(|seg| seg.contains('+') && seg != "+");
+            if star_inside || bad_plus {
+                return Err(BuildError::SpecialPath(path.clone()));
+            }
+        }
         let mut routes = Vec::with_capacity(self.paths.len());
         for mut path in self.paths {
             for op in path.operations.keys() {

@@ -606,3 +606,25 @@ async fn tokens_are_renewable_only_when_the_backend_renews_them() {
         .unwrap();
     assert!(resp.auth.unwrap().lease.renewable);
 }
+
+#[test]
+fn special_path_wildcards_are_checked_at_build() {
+    let build = |unauthenticated: &[&str]| {
+        Backend::builder(())
+            .special_paths(crate::SpecialPaths {
+                unauthenticated: unauthenticated.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })
+            .build()
+    };
+    for ok in ["login", "login/*", "role/+/login", "+/x/*"] {
+        assert!(build(&[ok]).is_ok(), "{ok}");
+    }
+    for bad in ["lo*gin", "role/a+/login", "*/x"] {
+        let err = build(&[bad]).unwrap_err();
+        assert!(
+            matches!(err, BuildError::SpecialPath(ref p) if p == bad),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -1,0 +1,1595 @@
+//! A fake of the balena-cloud API, stateful the way the real one is, for the
+//! `secrets-balena` plugin's tests and the demo.
+//!
+//! Why a fake: the plugin's whole job is upstream side effects (mint an API
+//! key, delete it on revoke, refresh the session that mints), and the real
+//! API cannot be used from tests. The fake keeps the rules the plugin has to
+//! live with (see `providers.md` §1F):
+//!
+//! - users log in (`POST /login_`) and get a session token, a JWT with an
+//!   `authTime` and a seven-day `exp`; only tokens the fake issued count;
+//! - sessions refresh (`/user/v1/refresh-token`); a correct password makes
+//!   the new token "fresh", no password keeps the old `authTime`;
+//! - only a session may mint a key (`POST /api-key/user/full`); an API key
+//!   cannot, and with [`FakeBalena::set_fresh_auth_required`] a session
+//!   whose `authTime` is older than 20 minutes cannot either;
+//! - a minted key authenticates (`whoami`) until it is deleted or expires;
+//!   a user lists, deletes and re-dates only their own keys (`/v7/api_key`,
+//!   OData `$filter`, `$select`, `$orderby`, `$top`, `$skip`).
+//!
+//! Error bodies are JSON strings (`"Unauthorized"`). The query string is
+//! percent-decoded like `decodeURIComponent` (a `+` stays a `+`, so clients
+//! must encode spaces as `%20`, which every server understands).
+//!
+//! Like [`crate::fake_keys`], it speaks just enough HTTP/1.1 (one request per
+//! connection, `Connection: close`) on 127.0.0.1 and runs on its own
+//! threads, so sync and async tests alike can use it.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+/// How long a session token from `/login_` or a refresh lives.
+const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How old a session's `authTime` may be for it to mint keys when the fresh
+/// authentication rule is on (open-balena-api's `SUDO_TOKEN_VALIDITY`).
+const FRESH_AUTH_WINDOW_MS: u64 = 20 * 60 * 1000;
+/// The largest request body the fake reads.
+const MAX_BODY: usize = 1 << 20;
+
+/// One API key held by the fake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeApiKey {
+    /// The numeric id balena assigned.
+    pub id: u64,
+    /// The user whose key it is.
+    pub user_id: u64,
+    /// The name the client gave.
+    pub name: String,
+    /// The description the client gave (empty if none).
+    pub description: String,
+    /// The secret that authenticates.
+    pub key: String,
+    /// When it stops working, as ISO 8601 (`2030-01-02T03:04:05.000Z`), if ever.
+    pub expiry_date: Option<String>,
+}
+
+struct User {
+    id: u64,
+    username: String,
+    password: String,
+}
+
+impl User {
+    /// Balena gives every user an actor; its id differs from the user id.
+    fn actor_id(&self) -> u64 {
+        self.id + 1000
+    }
+}
+
+struct Session {
+    user_id: u64,
+    auth_time_ms: u64,
+    exp_secs: u64,
+}
+
+struct StoredKey {
+    key: FakeApiKey,
+    created_ms: u64,
+    expiry_ms: Option<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    users: Vec<User>,
+    sessions: BTreeMap<String, Session>,
+    issued: Vec<String>,
+    keys: BTreeMap<u64, StoredKey>,
+    next_key_id: u64,
+    fail_next: usize,
+    fail_status: u16,
+    fresh_auth_required: bool,
+    requests: Vec<String>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    create_delay_ms: AtomicU64,
+    random: AtomicU64,
+}
+
+/// Who made a request.
+enum Caller {
+    Session { user: usize, auth_time_ms: u64 },
+    ApiKey { user: usize },
+}
+
+impl Caller {
+    fn user(&self) -> usize {
+        match self {
+            Caller::Session { user, .. } | Caller::ApiKey { user } => *user,
+        }
+    }
+}
+
+/// An answer: status, body, and whether the body is plain text.
+struct Reply {
+    status: u16,
+    body: String,
+    text: bool,
+}
+
+impl Reply {
+    fn json(status: u16, body: &Value) -> Self {
+        Reply {
+            status,
+            body: body.to_string(),
+            text: false,
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Self {
+        Reply::json(status, &Value::String(message.to_owned()))
+    }
+
+    fn text(body: String) -> Self {
+        Reply {
+            status: 200,
+            body,
+            text: true,
+        }
+    }
+
+    fn unauthorized() -> Self {
+        Reply::error(401, "Unauthorized")
+    }
+}
+
+/// A running fake balena API; stops accepting when dropped.
+pub struct FakeBalena {
+    url: String,
+    port: u16,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeBalena {
+    /// Starts the fake on a free loopback port, with no users.
+    pub fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                next_key_id: 5001,
+                ..State::default()
+            }),
+            create_delay_ms: AtomicU64::new(0),
+            random: AtomicU64::new(seed),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (Arc::clone(&shared), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let s = Arc::clone(&s);
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &s);
+                });
+            }
+        });
+        Ok(Self {
+            url: format!("http://{addr}"),
+            port: addr.port(),
+            shared,
+            stop,
+        })
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The base URL with another host name for the same port, e.g.
+    /// `http://localhost:<port>`, to prove a client resolves names.
+    pub fn url_with_host(&self, host: &str) -> String {
+        format!("http://{host}:{}", self.port)
+    }
+
+    /// Adds a user who can log in with `password`; returns the user id.
+    pub fn add_user(&self, username: &str, password: &str) -> u64 {
+        let mut state = self.state();
+        let id = state.users.len() as u64 + 1;
+        state.users.push(User {
+            id,
+            username: username.to_owned(),
+            password: password.to_owned(),
+        });
+        id
+    }
+
+    /// A session token for `username` that the fake accepts, as if the user
+    /// had logged in `auth_age` ago (`authTime` and `iat`) and not refreshed
+    /// since; it expires `expires_in` from now.
+    ///
+    /// # Panics
+    /// If there is no such user.
+    pub fn session_token(
+        &self,
+        username: &str,
+        auth_age: Duration,
+        expires_in: Duration,
+    ) -> String {
+        let mut state = self.state();
+        let user = state
+            .users
+            .iter()
+            .position(|u| u.username == username)
+            .unwrap_or_else(|| panic!("the fake balena has no user {username:?}"));
+        let now = now_ms();
+        let auth_time = now.saturating_sub(auth_age.as_millis() as u64);
+        let exp = now / 1000 + expires_in.as_secs();
+        issue_session(&self.shared, &mut state, user, auth_time, auth_time, exp)
+    }
+
+    /// Turns the fresh authentication rule on or off (default off): when on,
+    /// minting a key with a session whose `authTime` is older than 20
+    /// minutes answers 401 `"Fresh authentication token required"`.
+    pub fn set_fresh_auth_required(&self, on: bool) {
+        self.state().fresh_auth_required = on;
+    }
+
+    /// Makes the next `count` requests (any path) answer `status`.
+    pub fn fail_next(&self, count: usize, status: u16) {
+        let mut state = self.state();
+        state.fail_next = count;
+        state.fail_status = status;
+    }
+
+    /// Delays the answer to a key creation (the key exists meanwhile).
+    pub fn set_create_delay(&self, delay: Duration) {
+        self.shared
+            .create_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The keys that exist now (expired ones included), oldest first.
+    pub fn keys(&self) -> Vec<FakeApiKey> {
+        self.state().keys.values().map(|k| k.key.clone()).collect()
+    }
+
+    /// Whether `token` (a session token or an API key) authenticates now:
+    /// what `whoami` would say.
+    pub fn authenticates(&self, token: &str) -> bool {
+        authenticate(&self.state(), Some(token)).is_some()
+    }
+
+    /// Makes every session token of `username` stop working, as a session
+    /// that died or expired would. Its API keys keep working.
+    pub fn revoke_sessions(&self, username: &str) {
+        let mut state = self.state();
+        let Some(id) = state
+            .users
+            .iter()
+            .find(|u| u.username == username)
+            .map(|u| u.id)
+        else {
+            return;
+        };
+        state.sessions.retain(|_, s| s.user_id != id);
+    }
+
+    /// Every session token the fake ever issued (logins, refreshes and
+    /// [`session_token`](Self::session_token)), dead ones included: what a
+    /// test checks never leaks.
+    pub fn issued_session_tokens(&self) -> Vec<String> {
+        self.state().issued.clone()
+    }
+
+    /// `"METHOD /path"` (no query) of every request seen, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.state().requests.clone()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.shared)
+    }
+}
+
+impl Drop for FakeBalena {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn random_u64(shared: &Shared) -> u64 {
+    // splitmix64 over a per-fake random seed.
+    let mut z = shared
+        .random
+        .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::SeqCst)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn random_alphanumeric(shared: &Shared, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len)
+        .map(|_| ALPHABET[(random_u64(shared) % ALPHABET.len() as u64) as usize] as char)
+        .collect()
+}
+
+fn issue_session(
+    shared: &Shared,
+    state: &mut State,
+    user: usize,
+    auth_time_ms: u64,
+    issued_ms: u64,
+    exp_secs: u64,
+) -> String {
+    let u = &state.users[user];
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let payload = json!({
+        "id": u.id,
+        "actor": u.actor_id(),
+        "username": u.username,
+        "email": email(&u.username),
+        "authTime": auth_time_ms,
+        "iat": issued_ms / 1000,
+        "exp": exp_secs,
+    });
+    let signature: Vec<u8> = (0..4)
+        .flat_map(|_| random_u64(shared).to_le_bytes())
+        .collect();
+    let token = format!(
+        "{}.{}.{}",
+        base64url(header.to_string().as_bytes()),
+        base64url(payload.to_string().as_bytes()),
+        base64url(&signature)
+    );
+    state.issued.push(token.clone());
+    state.sessions.insert(
+        token.clone(),
+        Session {
+            user_id: u.id,
+            auth_time_ms,
+            exp_secs,
+        },
+    );
+    token
+}
+
+fn email(username: &str) -> String {
+    format!("{username}@example.com")
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Who `bearer` is, if anyone: a live session or an unexpired key of an
+/// existing user.
+fn authenticate(state: &State, bearer: Option<&str>) -> Option<Caller> {
+    let bearer = bearer?;
+    let user_index = |id: u64| state.users.iter().position(|u| u.id == id);
+    if let Some(s) = state.sessions.get(bearer) {
+        if now_ms() / 1000 >= s.exp_secs {
+            return None;
+        }
+        return Some(Caller::Session {
+            user: user_index(s.user_id)?,
+            auth_time_ms: s.auth_time_ms,
+        });
+    }
+    let key = state.keys.values().find(|k| k.key.key == bearer)?;
+    if key.expiry_ms.is_some_and(|e| now_ms() >= e) {
+        return None;
+    }
+    Some(Caller::ApiKey {
+        user: user_index(key.key.user_id)?,
+    })
+}
+
+fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let target = parts.next().unwrap_or_default().to_owned();
+    let mut length = 0usize;
+    let mut chunked = false;
+    let mut bearer = None;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            let v = v.trim();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = v.parse().unwrap_or(0),
+                "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
+                "authorization" => {
+                    bearer = v
+                        .split_once(' ')
+                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                        .map(|(_, token)| token.trim().to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    let body = if chunked {
+        read_chunked(&mut reader)?
+    } else {
+        let mut body = vec![0; length.min(MAX_BODY)];
+        reader.read_exact(&mut body)?;
+        body
+    };
+    let reply = handle(shared, &method, &target, &body, bearer.as_deref());
+    let content_type = if reply.text {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/json; charset=utf-8"
+    };
+    let mut conn = conn;
+    write!(
+        conn,
+        "HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        reply.status,
+        reply.body.len(),
+        reply.body
+    )?;
+    conn.flush()
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line)?;
+        let size_text = size_line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        if size == 0 || body.len() + size > MAX_BODY {
+            // Trailers end with an empty line.
+            loop {
+                let mut trailer = String::new();
+                if reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        let mut crlf = [0; 2];
+        reader.read_exact(&mut crlf)?;
+    }
+}
+
+/// Records the request, applies `fail_next`, then routes it.
+fn handle(shared: &Shared, method: &str, target: &str, body: &[u8], bearer: Option<&str>) -> Reply {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    {
+        let mut state = lock(shared);
+        state.requests.push(format!("{method} {path}"));
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            let status = state.fail_status;
+            return Reply::error(status, "Injected failure");
+        }
+    }
+    let route = |m: &str, p: &str| method == m && path == p;
+    if route("POST", "/login_") {
+        login(shared, body)
+    } else if (method == "GET" || method == "POST") && path == "/user/v1/refresh-token" {
+        refresh(shared, body, bearer)
+    } else if route("GET", "/user/v1/whoami") || route("GET", "/actor/v1/whoami") {
+        whoami(shared, path.starts_with("/actor/"), bearer)
+    } else if route("POST", "/api-key/user/full") {
+        create_key(shared, body, bearer)
+    } else if route("GET", "/v7/api_key") || route("GET", "/v6/api_key") {
+        list_keys(shared, query, bearer)
+    } else if let Some(id) = key_id_in(path) {
+        match method {
+            "DELETE" => delete_key(shared, id, bearer),
+            "PATCH" => patch_key(shared, id, body, bearer),
+            _ => Reply::error(404, "Not Found"),
+        }
+    } else {
+        Reply::error(404, "Not Found")
+    }
+}
+
+/// The id in `/v7/api_key(<id>)` (or `/v6/...`).
+fn key_id_in(path: &str) -> Option<u64> {
+    let rest = path
+        .strip_prefix("/v7/api_key(")
+        .or_else(|| path.strip_prefix("/v6/api_key("))?;
+    rest.strip_suffix(')')?.trim().parse().ok()
+}
+
+fn login(shared: &Shared, body: &[u8]) -> Reply {
+    // Like the real endpoint, accept a JSON or a form-encoded body.
+    let (username, password) = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => (
+            v["username"].as_str().map(str::to_owned),
+            v["password"].as_str().map(str::to_owned),
+        ),
+        Err(_) => {
+            let form = parse_query(&String::from_utf8_lossy(body));
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            (get("username"), get("password"))
+        }
+    };
+    let (Some(username), Some(password)) = (username, password) else {
+        return Reply::unauthorized();
+    };
+    let mut state = lock(shared);
+    let Some(user) = state
+        .users
+        .iter()
+        .position(|u| u.username == username && u.password == password)
+    else {
+        return Reply::unauthorized();
+    };
+    let now = now_ms();
+    let exp = now / 1000 + SESSION_LIFETIME.as_secs();
+    Reply::text(issue_session(shared, &mut state, user, now, now, exp))
+}
+
+fn refresh(shared: &Shared, body: &[u8], bearer: Option<&str>) -> Reply {
+    let mut state = lock(shared);
+    let Some(Caller::Session { user, auth_time_ms }) = authenticate(&state, bearer) else {
+        return Reply::unauthorized();
+    };
+    let password = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("password").and_then(Value::as_str).map(str::to_owned));
+    let now = now_ms();
+    let auth_time = match password {
+        Some(p) if p == state.users[user].password => now,
+        Some(_) => return Reply::unauthorized(),
+        None => auth_time_ms,
+    };
+    let exp = now / 1000 + SESSION_LIFETIME.as_secs();
+    Reply::text(issue_session(shared, &mut state, user, auth_time, now, exp))
+}
+
+fn whoami(shared: &Shared, actor: bool, bearer: Option<&str>) -> Reply {
+    let state = lock(shared);
+    let Some(caller) = authenticate(&state, bearer) else {
+        return Reply::unauthorized();
+    };
+    let u = &state.users[caller.user()];
+    let body = if actor {
+        json!({
+            "id": u.actor_id(),
+            "actorType": "user",
+            "actorTypeId": u.id,
+            "username": u.username,
+            "email": email(&u.username),
+        })
+    } else {
+        json!({"id": u.id, "username": u.username, "email": email(&u.username)})
+    };
+    Reply::json(200, &body)
+}
+
+fn create_key(shared: &Shared, body: &[u8], bearer: Option<&str>) -> Reply {
+    let user_id;
+    let key;
+    {
+        let mut state = lock(shared);
+        // API keys have neither an authTime nor `auth.create_token`.
+        let Some(Caller::Session { user, auth_time_ms }) = authenticate(&state, bearer) else {
+            return Reply::unauthorized();
+        };
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return Reply::error(400, "Invalid JSON body");
+        };
+        let Some(name) = req
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        else {
+            return Reply::error(400, "API keys require a name");
+        };
+        let description = match req.get("description") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(d)) => d.clone(),
+            Some(_) => return Reply::error(400, "Key description should be a string"),
+        };
+        let expiry_ms = match req.get("expiryDate") {
+            None | Some(Value::Null) => None,
+            Some(v) => match date_ms(v) {
+                Some(ms) => Some(ms),
+                None => return Reply::error(400, "Key expiry date should be a valid date"),
+            },
+        };
+        if state.fresh_auth_required && now_ms().saturating_sub(auth_time_ms) > FRESH_AUTH_WINDOW_MS
+        {
+            return Reply::error(401, "Fresh authentication token required");
+        }
+        user_id = state.users[user].id;
+        let id = state.next_key_id;
+        state.next_key_id += 1;
+        key = random_alphanumeric(shared, 32);
+        state.keys.insert(
+            id,
+            StoredKey {
+                key: FakeApiKey {
+                    id,
+                    user_id,
+                    name: name.to_owned(),
+                    description,
+                    key: key.clone(),
+                    expiry_date: expiry_ms.map(iso8601),
+                },
+                created_ms: now_ms(),
+                expiry_ms,
+            },
+        );
+    }
+    let delay = shared.create_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(delay));
+    }
+    Reply::json(200, &Value::String(key))
+}
+
+fn list_keys(shared: &Shared, query: &str, bearer: Option<&str>) -> Reply {
+    let state = lock(shared);
+    let Some(caller) = authenticate(&state, bearer) else {
+        return Reply::unauthorized();
+    };
+    let owner = &state.users[caller.user()];
+    let params = parse_query(query);
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let filter = match param("$filter").map(parse_filter).transpose() {
+        Ok(f) => f.unwrap_or_default(),
+        Err(e) => return Reply::error(400, &e),
+    };
+    let mut rows: Vec<&StoredKey> = state
+        .keys
+        .values()
+        .filter(|k| k.key.user_id == owner.id)
+        .filter(|k| filter.iter().all(|c| c.matches(k, owner.actor_id())))
+        .collect();
+    if let Some(order) = param("$orderby") {
+        for clause in order.split(',').rev() {
+            let mut words = clause.split_whitespace();
+            let field = words.next().unwrap_or_default();
+            let desc = match words.next() {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(other) => {
+                    return Reply::error(400, &format!("Bad $orderby direction {other}"));
+                }
+            };
+            match field {
+                "id" => rows.sort_by_key(|k| k.key.id),
+                "created_at" => rows.sort_by_key(|k| (k.created_ms, k.key.id)),
+                "name" => rows.sort_by(|a, b| a.key.name.cmp(&b.key.name)),
+                other => return Reply::error(400, &format!("Unsupported $orderby field {other}")),
+            }
+            if desc {
+                rows.reverse();
+            }
+        }
+    }
+    let number = |name: &str| -> Result<usize, Reply> {
+        match param(name) {
+            None => Ok(0),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| Reply::error(400, &format!("Bad {name}"))),
+        }
+    };
+    let skip = match number("$skip") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let top = match number("$top") {
+        Ok(0) if param("$top").is_none() => usize::MAX,
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let select: Option<Vec<&str>> = param("$select").map(|s| s.split(',').map(str::trim).collect());
+    let mut d = Vec::new();
+    for k in rows.into_iter().skip(skip).take(top) {
+        let mut row = Map::new();
+        row.insert("id".into(), json!(k.key.id));
+        row.insert("created_at".into(), json!(iso8601(k.created_ms)));
+        row.insert("name".into(), json!(k.key.name));
+        row.insert("description".into(), json!(k.key.description));
+        row.insert("expiry_date".into(), json!(k.key.expiry_date));
+        row.insert("is_of__actor".into(), json!({"__id": owner.actor_id()}));
+        if let Some(fields) = &select {
+            if let Some(bad) = fields.iter().find(|f| !row.contains_key(**f)) {
+                return Reply::error(400, &format!("Unknown $select field {bad}"));
+            }
+            row.retain(|name, _| fields.contains(&name.as_str()));
+        }
+        d.push(Value::Object(row));
+    }
+    Reply::json(200, &json!({ "d": d }))
+}
+
+/// The caller's own key `id`, or the reply that refuses: 401 for no session
+/// (API keys cannot change keys) or someone else's key, 404 for none.
+fn own_key<'a>(
+    state: &'a mut State,
+    id: u64,
+    bearer: Option<&str>,
+) -> Result<&'a mut StoredKey, Reply> {
+    let Some(Caller::Session { user, .. }) = authenticate(state, bearer) else {
+        return Err(Reply::unauthorized());
+    };
+    let user_id = state.users[user].id;
+    match state.keys.get_mut(&id) {
+        None => Err(Reply::error(404, "Not Found")),
+        Some(k) if k.key.user_id != user_id => Err(Reply::unauthorized()),
+        Some(k) => Ok(k),
+    }
+}
+
+fn delete_key(shared: &Shared, id: u64, bearer: Option<&str>) -> Reply {
+    let mut state = lock(shared);
+    if let Err(reply) = own_key(&mut state, id, bearer) {
+        return reply;
+    }
+    state.keys.remove(&id);
+    Reply::json(200, &json!("OK"))
+}
+
+fn patch_key(shared: &Shared, id: u64, body: &[u8], bearer: Option<&str>) -> Reply {
+    let mut state = lock(shared);
+    let key = match own_key(&mut state, id, bearer) {
+        Ok(k) => k,
+        Err(reply) => return reply,
+    };
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return Reply::error(400, "Invalid JSON body");
+    };
+    match req.get("expiry_date") {
+        None => {}
+        Some(Value::Null) => {
+            key.expiry_ms = None;
+            key.key.expiry_date = None;
+        }
+        Some(v) => match date_ms(v) {
+            Some(ms) => {
+                key.expiry_ms = Some(ms);
+                key.key.expiry_date = Some(iso8601(ms));
+            }
+            None => return Reply::error(400, "Key expiry date should be a valid date"),
+        },
+    }
+    if let Some(d) = req.get("description").and_then(Value::as_str) {
+        key.key.description = d.to_owned();
+    }
+    if let Some(n) = req.get("name").and_then(Value::as_str) {
+        key.key.name = n.to_owned();
+    }
+    Reply::json(200, &json!("OK"))
+}
+
+/// `a=b&c=d` into decoded pairs (`%XX` decoded, `+` kept).
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(b) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One condition of a `$filter`; a filter is their conjunction.
+#[derive(Debug, PartialEq)]
+enum Condition {
+    /// `field eq|ne value` on `name`, `description`, `id` or `is_of__actor`.
+    Compare {
+        field: String,
+        equal: bool,
+        value: Value,
+    },
+    /// `is_of__actor/any(a:a/is_of__user eq <user id>)`.
+    OfUser(u64),
+}
+
+impl Condition {
+    fn matches(&self, key: &StoredKey, actor_id: u64) -> bool {
+        match self {
+            Condition::OfUser(id) => key.key.user_id == *id,
+            Condition::Compare {
+                field,
+                equal,
+                value,
+            } => {
+                let actual = match field.as_str() {
+                    "name" => json!(key.key.name),
+                    "description" => json!(key.key.description),
+                    "id" => json!(key.key.id),
+                    "is_of__actor" => json!(actor_id),
+                    "expiry_date" => json!(key.key.expiry_date),
+                    _ => return false,
+                };
+                (actual == *value) == *equal
+            }
+        }
+    }
+}
+
+/// Parses the small OData subset the fake understands: conditions joined by
+/// `and`, each optionally in parentheses, string literals in single quotes
+/// with `''` for a quote.
+fn parse_filter(text: &str) -> Result<Vec<Condition>, String> {
+    let mut parser = FilterParser {
+        chars: text.chars().collect(),
+        pos: 0,
+    };
+    let conditions = parser.conjunction()?;
+    parser.skip_spaces();
+    if parser.pos != parser.chars.len() {
+        return Err(format!(
+            "Unsupported $filter {text:?} (the fake understands `and`, `eq`, `ne`)"
+        ));
+    }
+    Ok(conditions)
+}
+
+struct FilterParser {
+    chars: Vec<char>,
+    pos: usize,
+}
+
+impl FilterParser {
+    fn skip_spaces(&mut self) {
+        while self.chars.get(self.pos).is_some_and(|c| c.is_whitespace()) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        self.skip_spaces();
+        let end = self.pos + word.chars().count();
+        if end <= self.chars.len() && self.chars[self.pos..end].iter().copied().eq(word.chars()) {
+            self.pos = end;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn word(&mut self) -> String {
+        self.skip_spaces();
+        let start = self.pos;
+        while self
+            .chars
+            .get(self.pos)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '/')
+        {
+            self.pos += 1;
+        }
+        self.chars[start..self.pos].iter().collect()
+    }
+
+    fn conjunction(&mut self) -> Result<Vec<Condition>, String> {
+        let mut all = self.term()?;
+        loop {
+            let save = self.pos;
+            self.skip_spaces();
+            if self.word() == "and" {
+                all.extend(self.term()?);
+            } else {
+                self.pos = save;
+                return Ok(all);
+            }
+        }
+    }
+
+    fn term(&mut self) -> Result<Vec<Condition>, String> {
+        if self.eat("(") {
+            let inner = self.conjunction()?;
+            if !self.eat(")") {
+                return Err("Unbalanced parentheses in $filter".into());
+            }
+            return Ok(inner);
+        }
+        if self.eat("is_of__actor/any(a:a/is_of__user eq ") {
+            let id = self.word();
+            let id = id
+                .parse()
+                .map_err(|_| format!("Bad user id {id:?} in $filter"))?;
+            if !self.eat(")") {
+                return Err("Bad any() in $filter".into());
+            }
+            return Ok(vec![Condition::OfUser(id)]);
+        }
+        let field = self.word();
+        if !["name", "description", "id", "is_of__actor", "expiry_date"].contains(&field.as_str()) {
+            return Err(format!("Unsupported $filter field {field:?}"));
+        }
+        let equal = match self.word().as_str() {
+            "eq" => true,
+            "ne" => false,
+            other => return Err(format!("Unsupported $filter operator {other:?}")),
+        };
+        let value = self.literal()?;
+        Ok(vec![Condition::Compare {
+            field,
+            equal,
+            value,
+        }])
+    }
+
+    fn literal(&mut self) -> Result<Value, String> {
+        self.skip_spaces();
+        if self.chars.get(self.pos) == Some(&'\'') {
+            self.pos += 1;
+            let mut text = String::new();
+            loop {
+                match self.chars.get(self.pos) {
+                    None => return Err("Unterminated string in $filter".into()),
+                    Some('\'') if self.chars.get(self.pos + 1) == Some(&'\'') => {
+                        text.push('\'');
+                        self.pos += 2;
+                    }
+                    Some('\'') => {
+                        self.pos += 1;
+                        return Ok(Value::String(text));
+                    }
+                    Some(c) => {
+                        text.push(*c);
+                        self.pos += 1;
+                    }
+                }
+            }
+        }
+        let word = self.word();
+        if word == "null" {
+            return Ok(Value::Null);
+        }
+        word.parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| format!("Unsupported $filter value {word:?}"))
+    }
+}
+
+/// A date as balena accepts it: an ISO 8601 string (date, or date and time
+/// with optional seconds, fraction and zone; no zone means UTC) or a number
+/// of milliseconds since the epoch. Milliseconds since the epoch.
+fn date_ms(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => parse_iso8601(s.trim()),
+        _ => None,
+    }
+}
+
+fn parse_iso8601(s: &str) -> Option<u64> {
+    let digits = |t: &str| -> Option<i64> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let (date, time) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mut d = date.split('-');
+    let (year, month, day) = (digits(d.next()?)?, digits(d.next()?)?, digits(d.next()?)?);
+    if d.next().is_some() || date.len() != 10 || !(1..=12).contains(&month) {
+        return None;
+    }
+    if !(1..=days_in_month(year, month)).contains(&day) {
+        return None;
+    }
+    let mut ms = days_from_civil(year, month, day) * 86_400_000;
+    if let Some(time) = time {
+        let (clock, offset_ms) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+            (c, 0)
+        } else if let Some(i) = time.rfind(['+', '-']) {
+            let zone = time[i + 1..].replace(':', "");
+            if zone.len() != 4 {
+                return None;
+            }
+            let (h, m) = (digits(&zone[..2])?, digits(&zone[2..])?);
+            let sign = if time.as_bytes()[i] == b'-' { -1 } else { 1 };
+            (&time[..i], sign * (h * 60 + m) * 60_000)
+        } else {
+            (time, 0)
+        };
+        let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+        let mut parts = hms.split(':');
+        let hour = digits(parts.next()?)?;
+        let minute = digits(parts.next()?)?;
+        let second = parts.next().map_or(Some(0), digits)?;
+        if parts.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        let millis = if fraction.is_empty() {
+            0
+        } else {
+            let f = digits(fraction)?;
+            let len = fraction.len() as u32;
+            if len >= 3 {
+                f / 10i64.pow(len - 3)
+            } else {
+                f * 10i64.pow(3 - len)
+            }
+        };
+        ms += (hour * 3600 + minute * 60 + second) * 1000 + millis - offset_ms;
+    }
+    u64::try_from(ms).ok()
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of milliseconds since the epoch.
+fn iso8601(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let rest = ms % 86_400_000;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One request; returns the status and the body.
+    fn call(
+        fake: &FakeBalena,
+        method: &str,
+        target: &str,
+        body: &str,
+        bearer: Option<&str>,
+    ) -> (u16, String) {
+        let mut conn = TcpStream::connect(fake.url().trim_start_matches("http://")).unwrap();
+        let auth = bearer
+            .map(|b| format!("Authorization: Bearer {b}\r\n"))
+            .unwrap_or_default();
+        write!(
+            conn,
+            "{method} {target} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        (status, body)
+    }
+
+    fn json_of(body: &str) -> Value {
+        serde_json::from_str(body).unwrap()
+    }
+
+    /// The payload of a JWT.
+    fn claims(token: &str) -> Value {
+        let payload = token.split('.').nth(1).unwrap();
+        let mut bits = 0u32;
+        let mut nbits = 0;
+        let mut bytes = Vec::new();
+        for c in payload.bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'-' => 62,
+                b'_' => 63,
+                _ => panic!("not base64url: {payload}"),
+            };
+            bits = bits << 6 | u32::from(v);
+            nbits += 6;
+            if nbits >= 8 {
+                nbits -= 8;
+                bytes.push((bits >> nbits) as u8);
+            }
+        }
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn mint(fake: &FakeBalena, session: &str, body: &str) -> (u16, String) {
+        call(fake, "POST", "/api-key/user/full", body, Some(session))
+    }
+
+    fn fresh_session(fake: &FakeBalena, user: &str) -> String {
+        fake.session_token(user, Duration::ZERO, SESSION_LIFETIME)
+    }
+
+    #[test]
+    fn login_gives_a_session_that_whoami_knows() {
+        let fake = FakeBalena::start().unwrap();
+        let id = fake.add_user("alice", "pw");
+        let (status, _) = call(
+            &fake,
+            "POST",
+            "/login_",
+            r#"{"username":"alice","password":"no"}"#,
+            None,
+        );
+        assert_eq!(status, 401);
+        let (status, jwt) = call(
+            &fake,
+            "POST",
+            "/login_",
+            r#"{"username":"alice","password":"pw"}"#,
+            None,
+        );
+        assert_eq!(status, 200, "{jwt}");
+        let c = claims(&jwt);
+        assert_eq!(
+            (c["id"].as_u64(), c["username"].as_str()),
+            (Some(id), Some("alice"))
+        );
+        let now = now_ms();
+        assert!(now - c["authTime"].as_u64().unwrap() < 5000, "{c}");
+        let exp = c["exp"].as_u64().unwrap();
+        assert!(exp.abs_diff(now / 1000 + 7 * 86400) < 5, "{c}");
+        // Form-encoded logins work as well.
+        let (status, _) = call(&fake, "POST", "/login_", "username=alice&password=pw", None);
+        assert_eq!(status, 200);
+
+        let (status, me) = call(&fake, "GET", "/user/v1/whoami", "", Some(&jwt));
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(
+            json_of(&me),
+            json!({"id": id, "username": "alice", "email": "alice@example.com"})
+        );
+        let (_, actor) = call(&fake, "GET", "/actor/v1/whoami", "", Some(&jwt));
+        let actor = json_of(&actor);
+        assert_eq!(
+            (actor["actorType"].as_str(), actor["actorTypeId"].as_u64()),
+            (Some("user"), Some(id))
+        );
+        assert!(fake.authenticates(&jwt));
+
+        // A token the fake did not issue, even a well-formed one, is refused.
+        let forged = format!(
+            "{}.{}.AAAA",
+            jwt.split('.').next().unwrap(),
+            jwt.split('.').nth(1).unwrap()
+        );
+        let (status, body) = call(&fake, "GET", "/user/v1/whoami", "", Some(&forged));
+        assert_eq!((status, json_of(&body)), (401, json!("Unauthorized")));
+        assert_eq!(call(&fake, "GET", "/user/v1/whoami", "", None).0, 401);
+
+        // Expired and revoked sessions stop working.
+        let expired = fake.session_token("alice", Duration::ZERO, Duration::ZERO);
+        assert!(!fake.authenticates(&expired));
+        fake.revoke_sessions("alice");
+        assert!(!fake.authenticates(&jwt));
+        assert_eq!(
+            call(&fake, "GET", "/actor/v1/whoami", "", Some(&jwt)).0,
+            401
+        );
+    }
+
+    #[test]
+    fn refresh_with_a_password_makes_the_session_fresh_and_without_keeps_its_age() {
+        let fake = FakeBalena::start().unwrap();
+        fake.add_user("alice", "pw");
+        let old = fake.session_token("alice", Duration::from_secs(3600), Duration::from_secs(60));
+        let old_auth = claims(&old)["authTime"].as_u64().unwrap();
+
+        let (status, kept) = call(&fake, "GET", "/user/v1/refresh-token", "", Some(&old));
+        assert_eq!(status, 200, "{kept}");
+        let c = claims(&kept);
+        assert_eq!(c["authTime"].as_u64(), Some(old_auth));
+        assert!(
+            c["exp"].as_u64().unwrap() > now_ms() / 1000 + 6 * 86400,
+            "{c}"
+        );
+
+        assert_eq!(
+            call(
+                &fake,
+                "POST",
+                "/user/v1/refresh-token",
+                r#"{"password":"bad"}"#,
+                Some(&old)
+            )
+            .0,
+            401
+        );
+        let (status, fresh) = call(
+            &fake,
+            "POST",
+            "/user/v1/refresh-token",
+            r#"{"password":"pw"}"#,
+            Some(&old),
+        );
+        assert_eq!(status, 200, "{fresh}");
+        assert!(now_ms() - claims(&fresh)["authTime"].as_u64().unwrap() < 5000);
+
+        // The old token works until its own exp; all three are distinct.
+        assert!(
+            fake.authenticates(&old) && fake.authenticates(&kept) && fake.authenticates(&fresh)
+        );
+        assert!(old != kept && kept != fresh);
+        assert_eq!(
+            fake.issued_session_tokens(),
+            [old.clone(), kept.clone(), fresh.clone()]
+        );
+
+        // The fresh rule: the 1h-old lineage cannot mint, the refreshed one can.
+        fake.set_fresh_auth_required(true);
+        let (status, body) = mint(&fake, &kept, r#"{"name":"k"}"#);
+        assert_eq!(
+            (status, json_of(&body)),
+            (401, json!("Fresh authentication token required"))
+        );
+        assert!(fake.keys().is_empty());
+        assert_eq!(mint(&fake, &fresh, r#"{"name":"k"}"#).0, 200);
+        fake.set_fresh_auth_required(false);
+        assert_eq!(mint(&fake, &kept, r#"{"name":"k2"}"#).0, 200);
+    }
+
+    #[test]
+    fn a_key_authenticates_until_deleted_and_cannot_mint_or_delete() {
+        let fake = FakeBalena::start().unwrap();
+        let alice = fake.add_user("alice", "pw");
+        fake.add_user("bob", "pw");
+        let session = fresh_session(&fake, "alice");
+        let bob = fresh_session(&fake, "bob");
+
+        assert_eq!(
+            mint(&fake, &session, r#"{"description":"x"}"#),
+            (400, "\"API keys require a name\"".to_owned())
+        );
+        assert_eq!(
+            mint(&fake, &session, r#"{"name":"k","expiryDate":"soon"}"#),
+            (400, "\"Key expiry date should be a valid date\"".to_owned())
+        );
+        let (status, body) = mint(
+            &fake,
+            &session,
+            r#"{"name":"vault-1","description":"Vault","expiryDate":"2999-01-02T03:04:05.678Z"}"#,
+        );
+        assert_eq!(status, 200, "{body}");
+        let key = json_of(&body).as_str().unwrap().to_owned();
+        assert!(
+            key.len() == 32 && key.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{key}"
+        );
+        let stored = fake.keys();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (
+                stored[0].user_id,
+                stored[0].name.as_str(),
+                stored[0].description.as_str()
+            ),
+            (alice, "vault-1", "Vault")
+        );
+        assert_eq!(
+            stored[0].expiry_date.as_deref(),
+            Some("2999-01-02T03:04:05.678Z")
+        );
+        let id = stored[0].id;
+
+        assert!(fake.authenticates(&key));
+        let (status, me) = call(&fake, "GET", "/user/v1/whoami", "", Some(&key));
+        assert_eq!((status, json_of(&me)["id"].as_u64()), (200, Some(alice)));
+        // An API key can neither mint, refresh, nor delete.
+        assert_eq!(mint(&fake, &key, r#"{"name":"k"}"#).0, 401);
+        assert_eq!(
+            call(&fake, "GET", "/user/v1/refresh-token", "", Some(&key)).0,
+            401
+        );
+        assert_eq!(
+            call(
+                &fake,
+                "DELETE",
+                &format!("/v7/api_key({id})"),
+                "",
+                Some(&key)
+            )
+            .0,
+            401
+        );
+        // Nor may another user delete it.
+        assert_eq!(
+            call(
+                &fake,
+                "DELETE",
+                &format!("/v7/api_key({id})"),
+                "",
+                Some(&bob)
+            )
+            .0,
+            401
+        );
+
+        let (status, body) = call(
+            &fake,
+            "DELETE",
+            &format!("/v7/api_key({id})"),
+            "",
+            Some(&session),
+        );
+        assert_eq!((status, json_of(&body)), (200, json!("OK")));
+        assert!(!fake.authenticates(&key));
+        assert_eq!(call(&fake, "GET", "/user/v1/whoami", "", Some(&key)).0, 401);
+        assert_eq!(
+            call(
+                &fake,
+                "DELETE",
+                &format!("/v6/api_key({id})"),
+                "",
+                Some(&session)
+            )
+            .0,
+            404
+        );
+        assert!(
+            fake.requests()
+                .contains(&format!("DELETE /v7/api_key({id})"))
+        );
+    }
+
+    #[test]
+    fn expiry_dates_end_keys_and_can_be_patched() {
+        let fake = FakeBalena::start().unwrap();
+        fake.add_user("alice", "pw");
+        let session = fresh_session(&fake, "alice");
+        let (_, body) = mint(&fake, &session, r#"{"name":"k","expiryDate":"2001-01-01"}"#);
+        let expired = json_of(&body).as_str().unwrap().to_owned();
+        assert!(!fake.authenticates(&expired), "a key past its expiry date");
+        let id = fake.keys()[0].id;
+        let patch = |body: &str| {
+            call(
+                &fake,
+                "PATCH",
+                &format!("/v7/api_key({id})"),
+                body,
+                Some(&session),
+            )
+            .0
+        };
+        assert_eq!(patch(r#"{"expiry_date":null}"#), 200);
+        assert!(fake.authenticates(&expired));
+        assert_eq!(patch(r#"{"expiry_date":"2000-06-01T00:00:00+02:00"}"#), 200);
+        assert_eq!(
+            fake.keys()[0].expiry_date.as_deref(),
+            Some("2000-05-31T22:00:00.000Z")
+        );
+        assert!(!fake.authenticates(&expired));
+        assert_eq!(patch(r#"{"expiry_date":"2000-02-30"}"#), 400);
+        assert_eq!(
+            call(&fake, "PATCH", "/v7/api_key(999999)", "{}", Some(&session)).0,
+            404
+        );
+    }
+
+    #[test]
+    fn listing_filters_by_quoted_name_and_shows_only_the_callers_keys() {
+        let fake = FakeBalena::start().unwrap();
+        fake.add_user("alice", "pw");
+        let bob_id = fake.add_user("bob", "pw");
+        let alice = fresh_session(&fake, "alice");
+        let bob = fresh_session(&fake, "bob");
+        for name in ["it's", "it's", "plain", "it"] {
+            let body = json!({"name": name}).to_string();
+            assert_eq!(mint(&fake, &alice, &body).0, 200);
+        }
+        assert_eq!(mint(&fake, &bob, r#"{"name":"it's"}"#).0, 200);
+
+        // Spaces go as %20 (a raw one would end the request target).
+        let list = |query: &str, who: &str| {
+            let target = format!("/v7/api_key?{}", query.replace(' ', "%20"));
+            let (status, body) = call(&fake, "GET", &target, "", Some(who));
+            assert_eq!(status, 200, "{query}: {body}");
+            json_of(&body)["d"].as_array().unwrap().clone()
+        };
+        // `''` is one quote; the query is percent-decoded per parameter.
+        let rows = list(
+            "$select=id,created_at,name,description,expiry_date&$filter=(name%20eq%20'it''s')&$orderby=created_at%20desc",
+            &alice,
+        );
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(rows[0]["id"].as_u64() > rows[1]["id"].as_u64(), "{rows:?}");
+        let fields: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+        assert_eq!(
+            fields,
+            ["created_at", "description", "expiry_date", "id", "name"]
+        );
+        assert!(
+            !rows[0].to_string().contains(&fake.keys()[0].key),
+            "no secret is listed"
+        );
+        let encoded = list("%24filter=name%20eq%20%27it%27%27s%27&%24top=1", &alice);
+        assert_eq!(encoded.len(), 1);
+        assert_eq!(list("$filter=name eq 'it'", &alice).len(), 1);
+        assert_eq!(list("", &alice).len(), 4);
+        assert_eq!(list("", &bob).len(), 1);
+        let of_user =
+            format!("$filter=is_of__actor/any(a:a/is_of__user eq {bob_id}) and name ne null");
+        assert_eq!(list(&of_user, &bob).len(), 1);
+        assert_eq!(list(&of_user, &alice).len(), 0);
+        // v6 answers too; a filter the fake does not understand is a 400.
+        assert_eq!(call(&fake, "GET", "/v6/api_key", "", Some(&bob)).0, 200);
+        assert_eq!(
+            call(
+                &fake,
+                "GET",
+                "/v7/api_key?$filter=name%20eq%20'x",
+                "",
+                Some(&bob)
+            )
+            .0,
+            400
+        );
+        assert_eq!(call(&fake, "GET", "/v7/api_key", "", None).0, 401);
+    }
+
+    #[test]
+    fn fail_next_fails_that_many_requests_of_any_kind() {
+        let fake = FakeBalena::start().unwrap();
+        fake.add_user("alice", "pw");
+        let session = fresh_session(&fake, "alice");
+        fake.fail_next(2, 503);
+        assert_eq!(
+            call(&fake, "GET", "/user/v1/whoami", "", Some(&session)).0,
+            503
+        );
+        assert_eq!(mint(&fake, &session, r#"{"name":"k"}"#).0, 503);
+        assert!(fake.keys().is_empty());
+        assert_eq!(
+            call(&fake, "GET", "/user/v1/whoami", "", Some(&session)).0,
+            200
+        );
+        assert_eq!(
+            call(&fake, "GET", "/nothing/here", "", Some(&session)).0,
+            404
+        );
+        assert_eq!(
+            fake.requests(),
+            [
+                "GET /user/v1/whoami",
+                "POST /api-key/user/full",
+                "GET /user/v1/whoami",
+                "GET /nothing/here"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_create_delay_answers_late_with_the_key_already_there() {
+        let fake = FakeBalena::start().unwrap();
+        fake.add_user("alice", "pw");
+        let session = fresh_session(&fake, "alice");
+        fake.set_create_delay(Duration::from_millis(800));
+        let url = fake.url_with_host("localhost");
+        assert!(url.starts_with("http://localhost:") && url.ends_with(&fake.port.to_string()));
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            let minting = s.spawn(|| mint(&fake, &session, r#"{"name":"slow"}"#));
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(fake.keys().len(), 1, "the key exists before the answer");
+            assert_eq!(minting.join().unwrap().0, 200);
+        });
+        assert!(started.elapsed() >= Duration::from_millis(800));
+    }
+
+    #[test]
+    fn dates_parse_and_format_like_iso8601() {
+        let ms = |s: &str| parse_iso8601(s);
+        assert_eq!(ms("1970-01-01"), Some(0));
+        assert_eq!(ms("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(ms("2024-02-29T12:00:00+01:00"), ms("2024-02-29T11:00:00Z"));
+        assert_eq!(ms("2023-02-29"), None);
+        assert_eq!(ms("2024-13-01"), None);
+        assert_eq!(ms("tomorrow"), None);
+        assert_eq!(
+            iso8601(ms("2030-12-31T23:59:59.999Z").unwrap()),
+            "2030-12-31T23:59:59.999Z"
+        );
+        assert_eq!(base64url(b"ab?"), "YWI_");
+        assert_eq!(base64url(b"a"), "YQ");
+    }
+}
