@@ -14,6 +14,7 @@ use integration_tests::{crate_version, plugin_binary};
 const PLUGINS: &[(&str, &str)] = &[
     ("vault-plugin-example-kv", "plugins/example-kv"),
     ("vault-plugin-example-auth", "plugins/example-auth"),
+    ("vault-plugin-secrets-balena", "plugins/secrets-balena"),
 ];
 
 const COOKIE: (&str, &str) = (

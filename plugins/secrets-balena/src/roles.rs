@@ -1,0 +1,288 @@
+//! `role/<name>`: whose API keys are minted, and how they are leased.
+//!
+//! A role stores a balena user's session token, checked with balena
+//! (`GET /user/v1/whoami`) whenever a new one is written, so a dead token is
+//! refused with a 400 before anything is stored. Writes have update
+//! semantics: what a write does not send is kept.
+//!
+//! The token field is `session_token`; `balenaApiKey`, its name in the Go
+//! plugin this replaces, is accepted as an alias (shown as deprecated in
+//! help), so existing scripts keep working. It is a session token, not an
+//! API key: balena lets only sessions mint keys.
+//!
+//! Reads never return the token or the password: they show the username,
+//! whether a password is stored, and when the session ends (from the JWT's
+//! `exp`), with a warning when that is less than a day away.
+//!
+//! Deleting a role retires its session for revoking the keys already
+//! issued (see [`crate::session`]).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use vault_plugin_sdk::storage::StorageExt;
+use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
+
+use crate::State;
+use crate::client::{ApiError, format_time};
+use crate::config::Config;
+use crate::jwt::Claims;
+use crate::session::{Login, ROLE_PREFIX, api_error, retire, secs};
+
+/// Key names start with this unless the role says otherwise.
+const DEFAULT_PREFIX: &str = "vault";
+
+/// Keys are described with this unless the role says otherwise.
+const DEFAULT_DESCRIPTION: &str = "Vault Managed Balena Token";
+
+/// A role read warns when the session ends sooner than this.
+const EXPIRY_WARNING: Duration = Duration::from_secs(24 * 3600);
+
+/// A stored role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// The balena user and session keys are minted with.
+    #[serde(flatten)]
+    pub login: Login,
+    /// Lease TTL of minted keys, in seconds (0: the mount's default).
+    pub ttl: u64,
+    /// Max lease TTL of minted keys, in seconds (0: the mount's max).
+    pub max_ttl: u64,
+    /// Start of every key name.
+    pub key_name_prefix: String,
+    /// Description of every key.
+    pub key_description: String,
+}
+
+impl Role {
+    /// The role called `name`, if it exists.
+    pub async fn load(req: &Request, name: &str) -> Result<Option<Role>> {
+        Ok(req
+            .storage()
+            .get_json(&format!("{ROLE_PREFIX}{name}"))
+            .await?)
+    }
+
+    /// The longest a key of this role may live: its max TTL within the
+    /// mount's max (the host caps leases the same way).
+    pub async fn effective_max_ttl(&self, req: &Request) -> Result<Duration> {
+        let mount_max = req.system_view().max_lease_ttl().await?;
+        Ok(match self.max_ttl {
+            0 => mount_max,
+            secs => Duration::from_secs(secs).min(mount_max),
+        })
+    }
+}
+
+/// Arguments of a role write.
+#[derive(Fields)]
+pub struct RoleArgs {
+    /// Name of the role.
+    name: String,
+    /// Session token (JWT) of the balena user whose API keys this role
+    /// mints, e.g. from balena's dashboard (Preferences > Access tokens) or
+    /// `balena login`. Checked with balena when written. Required unless the
+    /// role already has one, or username and password are given.
+    #[field(sensitive, alias = "balenaApiKey")]
+    session_token: Option<String>,
+    /// Lease TTL of minted keys (e.g. "5m"); 0 means the mount's default.
+    ttl: Option<Duration>,
+    /// Max lease TTL of minted keys (e.g. "1h"), also when balena deletes
+    /// each key by itself; 0 means the mount's max.
+    max_ttl: Option<Duration>,
+    /// Start of every key's name (letters, digits, "-" and "_"; default "vault").
+    key_name_prefix: Option<String>,
+    /// Description of every key (default "Vault Managed Balena Token").
+    key_description: Option<String>,
+    /// balena username, to log in afresh when balena demands a recent login
+    /// to mint keys (with password); empty removes it.
+    username: Option<String>,
+    /// balena password for username; also used to refresh the session with a
+    /// fresh login time. Never returned. Empty removes it.
+    #[field(sensitive)]
+    password: Option<String>,
+}
+
+/// Whether the role exists.
+pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
+    let name = req.param("name").unwrap_or_default();
+    Ok(Role::load(&req, name).await?.is_some())
+}
+
+/// Creates or updates a role; a new session token is checked with balena.
+pub async fn write(state: Arc<State>, req: Request, args: RoleArgs) -> Result<Response> {
+    let name = args.name;
+    let old = Role::load(&req, &name).await?;
+    let keep = |new: Option<Duration>, old: Option<u64>| {
+        new.map(|d| d.as_secs()).or(old).unwrap_or_default()
+    };
+    let ttl = keep(args.ttl, old.as_ref().map(|r| r.ttl));
+    let max_ttl = keep(args.max_ttl, old.as_ref().map(|r| r.max_ttl));
+    if max_ttl != 0 && ttl > max_ttl {
+        return Err(Error::bad_request("ttl cannot be greater than max_ttl"));
+    }
+    let key_name_prefix = args
+        .key_name_prefix
+        .or_else(|| old.as_ref().map(|r| r.key_name_prefix.clone()))
+        .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+    let prefix_ok = (1..=64).contains(&key_name_prefix.len())
+        && key_name_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !prefix_ok {
+        return Err(Error::bad_request(
+            "key_name_prefix must be 1 to 64 letters, digits, \"-\" or \"_\"",
+        ));
+    }
+    let key_description = args
+        .key_description
+        .or_else(|| old.as_ref().map(|r| r.key_description.clone()))
+        .unwrap_or_else(|| DEFAULT_DESCRIPTION.to_owned());
+    let username = args
+        .username
+        .map(|u| u.trim().to_owned())
+        .or_else(|| old.as_ref().map(|r| r.login.username.clone()))
+        .unwrap_or_default();
+    let password = args
+        .password
+        .or_else(|| old.as_ref().map(|r| r.login.password.clone()))
+        .unwrap_or_default();
+
+    let balena = Config::load(&req).await?.balena(&state)?;
+    let sent = args.session_token.map(|t| t.trim().to_owned());
+    let (session_token, user_id) = match (sent, &old) {
+        (Some(token), _) if token.is_empty() => {
+            return Err(Error::bad_request(
+                "session_token (balenaApiKey) must not be empty",
+            ));
+        }
+        (Some(token), _) => {
+            let user = balena
+                .whoami(&token)
+                .await
+                .map_err(|e| token_error(&name, e))?;
+            (token, user.id)
+        }
+        (None, Some(old)) => (old.login.session_token.clone(), old.login.user_id),
+        (None, None) if !username.is_empty() && !password.is_empty() => {
+            let token = balena
+                .login(&username, &password)
+                .await
+                .map_err(|e| match e {
+                    ApiError::Unauthorized => Error::bad_request(format!(
+                        "logging in to balena as {username:?} failed (balena answered 401): \
+                     check username and password; nothing was stored"
+                    )),
+                    other => api_error(&name, "logging in to balena", other),
+                })?;
+            let user = balena
+                .whoami(&token)
+                .await
+                .map_err(|e| token_error(&name, e))?;
+            (token, user.id)
+        }
+        (None, None) => {
+            return Err(Error::bad_request(
+                "session_token (or balenaApiKey) is required: the session token of the \
+                 balena user whose API keys this role mints (or give username and password)",
+            ));
+        }
+    };
+    let role = Role {
+        login: Login {
+            session_token,
+            user_id,
+            username,
+            password,
+        },
+        ttl,
+        max_ttl,
+        key_name_prefix,
+        key_description,
+    };
+    // Another user's token: the old user's keys still need the old session.
+    if let Some(old) = old.filter(|o| o.login.user_id != user_id) {
+        let keep_until = keep_until(&req, &old).await?;
+        retire(req.storage(), &name, &old.login, keep_until).await?;
+    }
+    req.storage()
+        .put_json(&format!("{ROLE_PREFIX}{name}"), &role)
+        .await?;
+    Ok(Response::empty())
+}
+
+/// The 400 for a session token balena does not accept.
+fn token_error(role: &str, err: ApiError) -> Error {
+    match err {
+        ApiError::Unauthorized | ApiError::FreshAuthRequired => Error::bad_request(format!(
+            "the session token for role {role:?} is invalid or expired (balena answered 401 \
+             to whoami); nothing was stored"
+        )),
+        other => api_error(role, "checking the session token", other),
+    }
+}
+
+/// When every key of `role` minted so far has expired at balena (seconds
+/// since 1970): a key lives at most the role's or the mount's max TTL.
+async fn keep_until(req: &Request, role: &Role) -> Result<u64> {
+    let mount_max = req.system_view().max_lease_ttl().await?;
+    let longest = mount_max.max(Duration::from_secs(role.max_ttl));
+    Ok(secs(SystemTime::now() + longest))
+}
+
+/// Shows a role, without its token or password.
+pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
+    let name = req.param("name").unwrap_or_default();
+    let Some(role) = Role::load(&req, name).await? else {
+        return Err(Error::not_found(format!("no role {name:?}")));
+    };
+    let claims = Claims::of(&role.login.session_token);
+    let now = SystemTime::now();
+    let expires_at = claims.expires_at.map(|t| format_time(t, false));
+    let mut resp = Response::json(&json!({
+        "ttl": role.ttl,
+        "max_ttl": role.max_ttl,
+        "key_name_prefix": role.key_name_prefix,
+        "key_description": role.key_description,
+        "username": role.login.username,
+        "has_password": !role.login.password.is_empty(),
+        "user_id": role.login.user_id,
+        "session_token_expires_at": expires_at.clone().map_or(Value::Null, Value::String),
+    }))?;
+    if let (Some(left), Some(at)) = (claims.expires_in(now), expires_at) {
+        if left.is_zero() {
+            resp = resp.warning(format!(
+                "the session token of role {name:?} expired at {at}: write a new session_token \
+                 to role/{name}"
+            ));
+        } else if left < EXPIRY_WARNING {
+            resp = resp.warning(format!(
+                "the session token of role {name:?} expires at {at}, in less than 24 hours, and \
+                 the periodic refresh (tried from 2 days before) has not renewed it yet: check \
+                 the plugin's log, or write a new session_token to role/{name}"
+            ));
+        }
+    }
+    Ok(resp)
+}
+
+/// Deletes a role. Its session is retired, not dropped, so the leases it
+/// issued can still be revoked.
+pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
+    let name = req.param("name").unwrap_or_default();
+    if let Some(role) = Role::load(&req, name).await? {
+        let keep_until = keep_until(&req, &role).await?;
+        retire(req.storage(), name, &role.login, keep_until).await?;
+        req.storage()
+            .delete(&format!("{ROLE_PREFIX}{name}"))
+            .await?;
+    }
+    Ok(Response::empty())
+}
+
+/// Lists the roles.
+pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
+    Ok(Response::list(req.storage().list(ROLE_PREFIX).await?))
+}
