@@ -36,16 +36,24 @@ pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
         .is_some())
 }
 
-/// Returns the entry, unless it is missing or expired.
+/// Returns the entry, unless it is missing or expired. Only an entry with a
+/// `ttl` field costs a second storage read (its expiry record).
 pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
     let name = name(&req)?;
-    let expires: Option<u64> = req.storage().get_json(&format!("{EXPIRY}{name}")).await?;
-    let entry = req.storage().get(&format!("{PREFIX}{name}")).await?;
-    let (Some(entry), false) = (entry, expires.is_some_and(|t| t <= now())) else {
-        return Err(Error::not_found(format!("no entry {name:?}")));
-    };
+    let gone = || Error::not_found(format!("no entry {name:?}"));
+    let entry = req
+        .storage()
+        .get(&format!("{PREFIX}{name}"))
+        .await?
+        .ok_or_else(gone)?;
     let data: Map<String, Value> = serde_json::from_slice(&entry.value)
         .map_err(|e| Error::internal(format!("the entry {name:?} is not valid JSON: {e}")))?;
+    if data.contains_key("ttl") {
+        let expires: Option<u64> = req.storage().get_json(&format!("{EXPIRY}{name}")).await?;
+        if expires.is_some_and(|t| t <= now()) {
+            return Err(gone());
+        }
+    }
     Ok(Response::with_data(data))
 }
 
@@ -97,14 +105,13 @@ async fn store(req: &Request, name: &str, data: Map<String, Value>) -> Result<Re
             serde_json::to_vec(&data)?,
         ))
         .await?;
-    let expiry_key = format!("{EXPIRY}{name}");
-    match ttl {
-        Some(ttl) => {
-            req.storage()
-                .put_json(&expiry_key, &(now() + ttl.as_secs()))
-                .await?
-        }
-        None => req.storage().delete(&expiry_key).await?,
+    // An expiry record left from an earlier version of the entry is
+    // harmless: it is only read for entries with a `ttl` field, which
+    // always write a new one.
+    if let Some(ttl) = ttl {
+        req.storage()
+            .put_json(&format!("{EXPIRY}{name}"), &(now() + ttl.as_secs()))
+            .await?;
     }
     Ok(Response::empty())
 }
@@ -126,15 +133,23 @@ pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
     Ok(Response::list(keys))
 }
 
-/// The periodic tidy: removes expired entries from storage.
+/// The periodic tidy: removes expired entries (and stale expiry records)
+/// from storage.
 pub async fn tidy(_: Arc<State>, req: Request) -> Result<()> {
     let now = now();
     for name in req.storage().list(EXPIRY).await? {
-        let expires: Option<u64> = req.storage().get_json(&format!("{EXPIRY}{name}")).await?;
-        if expires.is_some_and(|t| t <= now) {
-            req.storage().delete(&format!("{PREFIX}{name}")).await?;
-            req.storage().delete(&format!("{EXPIRY}{name}")).await?;
+        let record = format!("{EXPIRY}{name}");
+        let expires: Option<u64> = req.storage().get_json(&record).await?;
+        if !expires.is_some_and(|t| t <= now) {
+            continue;
         }
+        let entry: Option<Map<String, Value>> =
+            req.storage().get_json(&format!("{PREFIX}{name}")).await?;
+        // Rewritten since without a ttl: the entry stays, the record goes.
+        if entry.is_some_and(|data| data.contains_key("ttl")) {
+            req.storage().delete(&format!("{PREFIX}{name}")).await?;
+        }
+        req.storage().delete(&record).await?;
     }
     Ok(())
 }

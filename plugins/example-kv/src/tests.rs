@@ -112,9 +112,21 @@ async fn expired_entries_vanish_and_the_tidy_removes_them() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)));
+    // Rewritten without a ttl, an entry no longer expires.
+    tb.request(Operation::Update, "kv/kept")
+        .data(json!({"value": "z", "ttl": "0s"}))
+        .send()
+        .await
+        .unwrap();
+    tb.request(Operation::Update, "kv/kept")
+        .field("value", "z2")
+        .send()
+        .await
+        .unwrap();
     tb.tick(false).await.unwrap();
     let list = tb.request(Operation::List, "kv/").data_of().await.unwrap();
-    assert_eq!(list["keys"], json!(["long"]));
+    assert_eq!(list["keys"], json!(["kept", "long"]));
+    assert_eq!(tb.storage().list("kv-expiry/").await.unwrap(), ["long"]);
     let err = tb
         .request(Operation::Update, "kv/bad")
         .data(json!({"value": "y", "ttl": "soon"}))

@@ -24,6 +24,7 @@ use super::secret::Secret;
 use super::wal::{WalEntry, delete_wal, get_wal, list_wal};
 use super::{Operation, Path, Request, Response, help};
 use crate::backend::{BackendType, HookContext, LogicalBackend, SpecialPaths};
+use crate::system_view::SystemView;
 use crate::{Error, Result};
 
 /// The WAL minimum age when the backend sets none (as in the Go SDK).
@@ -417,7 +418,8 @@ impl<S: Send + Sync + 'static> Backend<S> {
             req.data.insert(name.clone(), Value::String(value.clone()));
         }
         req.captures = captures;
-        let mut resp = handler.call(Arc::clone(&self.state), req.clone()).await?;
+        let system_view = req.system_view_arc();
+        let mut resp = handler.call(Arc::clone(&self.state), req).await?;
         if !ignored.is_empty() {
             resp.warnings.push(format!(
                 "Endpoint ignored these unrecognized parameters: [{}]",
@@ -425,7 +427,7 @@ impl<S: Send + Sync + 'static> Backend<S> {
             ));
         }
         if resp.secret.is_some() {
-            self.finish_secret(&req, &mut resp).await?;
+            self.finish_secret(system_view.as_ref(), &mut resp).await?;
         }
         if let Some(auth) = resp.auth.as_mut() {
             // A token this backend cannot renew must not claim to be renewable.
@@ -435,7 +437,7 @@ impl<S: Send + Sync + 'static> Backend<S> {
     }
 
     /// Stamps renewability and computes the TTL of a newly issued secret.
-    async fn finish_secret(&self, req: &Request, resp: &mut Response) -> Result<()> {
+    async fn finish_secret(&self, system_view: &dyn SystemView, resp: &mut Response) -> Result<()> {
         let Some(secret) = resp.secret.as_mut() else {
             return Ok(());
         };
@@ -451,7 +453,7 @@ impl<S: Send + Sync + 'static> Backend<S> {
             secret.lease.ttl
         };
         let got = calculate_ttl(
-            req.system_view(),
+            system_view,
             TtlInputs {
                 ttl,
                 max_ttl: secret.lease.max_ttl,

@@ -117,6 +117,11 @@ impl Request {
         Arc::clone(&self.storage)
     }
 
+    /// The mount's system view, shared.
+    pub(crate) fn system_view_arc(&self) -> Arc<dyn SystemView> {
+        Arc::clone(&self.system_view)
+    }
+
     /// The mount's system view.
     pub fn system_view(&self) -> &dyn SystemView {
         self.system_view.as_ref()
