@@ -140,7 +140,7 @@ pub async fn tidy(_: Arc<State>, req: Request) -> Result<()> {
     for name in req.storage().list(EXPIRY).await? {
         let record = format!("{EXPIRY}{name}");
         let expires: Option<u64> = req.storage().get_json(&record).await?;
-        if !expires.is_some_and(|t| t <= now) {
+        if expires.is_none_or(|t| t > now) {
             continue;
         }
         let entry: Option<Map<String, Value>> =
