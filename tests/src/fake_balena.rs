@@ -22,26 +22,25 @@
 //! must encode spaces as `%20`, which every server understands).
 //!
 //! Like [`crate::fake_keys`], it speaks just enough HTTP/1.1 (one request per
-//! connection, `Connection: close`) on 127.0.0.1 and runs on its own
-//! threads, so sync and async tests alike can use it.
+//! connection, `Connection: close`, through [`crate::fake_http`]) on
+//! 127.0.0.1 and runs on its own threads, so sync and async tests alike can
+//! use it.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
+
+use crate::fake_http::{FakeServer, HttpReply, HttpRequest};
 
 /// How long a session token from `/login_` or a refresh lives.
 const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How old a session's `authTime` may be for it to mint keys when the fresh
 /// authentication rule is on (open-balena-api's `SUDO_TOKEN_VALIDITY`).
 const FRESH_AUTH_WINDOW_MS: u64 = 20 * 60 * 1000;
-/// The largest request body the fake reads.
-const MAX_BODY: usize = 1 << 20;
 
 /// One API key held by the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,21 +148,29 @@ impl Reply {
     fn unauthorized() -> Self {
         Reply::error(401, "Unauthorized")
     }
+
+    fn into_http(self) -> HttpReply {
+        HttpReply {
+            status: self.status,
+            content_type: if self.text {
+                "text/plain; charset=utf-8"
+            } else {
+                "application/json; charset=utf-8"
+            },
+            body: self.body,
+        }
+    }
 }
 
 /// A running fake balena API; stops accepting when dropped.
 pub struct FakeBalena {
-    url: String,
-    port: u16,
+    server: FakeServer,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
 }
 
 impl FakeBalena {
     /// Starts the fake on a free loopback port, with no users.
     pub fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
         let seed = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
@@ -175,37 +182,29 @@ impl FakeBalena {
             create_delay_ms: AtomicU64::new(0),
             random: AtomicU64::new(seed),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (Arc::clone(&shared), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let s = Arc::clone(&s);
-                std::thread::spawn(move || {
-                    let _ = serve(conn, &s);
-                });
-            }
-        });
-        Ok(Self {
-            url: format!("http://{addr}"),
-            port: addr.port(),
-            shared,
-            stop,
-        })
+        let s = Arc::clone(&shared);
+        let server = FakeServer::start(move |req: HttpRequest| {
+            handle(
+                &s,
+                &req.method,
+                &req.target,
+                &req.body,
+                req.bearer.as_deref(),
+            )
+            .into_http()
+        })?;
+        Ok(Self { server, shared })
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// The base URL with another host name for the same port, e.g.
     /// `http://localhost:<port>`, to prove a client resolves names.
     pub fn url_with_host(&self, host: &str) -> String {
-        format!("http://{host}:{}", self.port)
+        format!("http://{host}:{}", self.server.addr().port())
     }
 
     /// Adds a user who can log in with `password`; returns the user id.
@@ -305,14 +304,6 @@ impl FakeBalena {
 
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.shared)
-    }
-}
-
-impl Drop for FakeBalena {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 
@@ -424,86 +415,6 @@ fn authenticate(state: &State, bearer: Option<&str>) -> Option<Caller> {
     Some(Caller::ApiKey {
         user: user_index(key.key.user_id)?,
     })
-}
-
-fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut length = 0usize;
-    let mut chunked = false;
-    let mut bearer = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            let v = v.trim();
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = v.parse().unwrap_or(0),
-                "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
-                "authorization" => {
-                    bearer = v
-                        .split_once(' ')
-                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                        .map(|(_, token)| token.trim().to_owned());
-                }
-                _ => {}
-            }
-        }
-    }
-    let body = if chunked {
-        read_chunked(&mut reader)?
-    } else {
-        let mut body = vec![0; length.min(MAX_BODY)];
-        reader.read_exact(&mut body)?;
-        body
-    };
-    let reply = handle(shared, &method, &target, &body, bearer.as_deref());
-    let content_type = if reply.text {
-        "text/plain; charset=utf-8"
-    } else {
-        "application/json; charset=utf-8"
-    };
-    let mut conn = conn;
-    write!(
-        conn,
-        "HTTP/1.1 {} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
-        reply.status,
-        reply.body.len(),
-        reply.body
-    )?;
-    conn.flush()
-}
-
-fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        reader.read_line(&mut size_line)?;
-        let size_text = size_line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        if size == 0 || body.len() + size > MAX_BODY {
-            // Trailers end with an empty line.
-            loop {
-                let mut trailer = String::new();
-                if reader.read_line(&mut trailer)? == 0 || trailer.trim().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        let mut crlf = [0; 2];
-        reader.read_exact(&mut crlf)?;
-    }
 }
 
 /// Records the request, applies `fail_next`, then routes it.
@@ -1137,6 +1048,9 @@ fn iso8601(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
     use super::*;
 
     /// One request; returns the status and the body.
@@ -1565,7 +1479,10 @@ mod tests {
         let session = fresh_session(&fake, "alice");
         fake.set_create_delay(Duration::from_millis(800));
         let url = fake.url_with_host("localhost");
-        assert!(url.starts_with("http://localhost:") && url.ends_with(&fake.port.to_string()));
+        assert!(
+            url.starts_with("http://localhost:")
+                && url.ends_with(&fake.server.addr().port().to_string())
+        );
         let started = std::time::Instant::now();
         std::thread::scope(|s| {
             let minting = s.spawn(|| mint(&fake, &session, r#"{"name":"slow"}"#));

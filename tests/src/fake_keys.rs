@@ -2,19 +2,19 @@
 //! that was created authenticates (`/whoami`) until it is deleted, then
 //! gets 401. The example plugin's `creds/` path talks to it.
 //!
-//! It speaks just enough HTTP/1.1 (one request per connection) and runs on
-//! its own threads, so tests of any kind (sync or async) can use it. Tests
-//! can slow key creation down (to kill the plugin mid-request) or make
-//! every call fail.
+//! It speaks just enough HTTP/1.1 (one request per connection, through
+//! [`crate::fake_http`]) and runs on its own threads, so tests of any kind
+//! (sync or async) can use it. Tests can slow key creation down (to kill
+//! the plugin mid-request) or make every call fail.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::fake_http::{FakeServer, HttpReply, HttpRequest};
 
 /// One key held by the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,37 +40,22 @@ struct Shared {
 
 /// A running fake key service; stops accepting when dropped.
 pub struct FakeKeyService {
-    url: String,
+    server: FakeServer,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
 }
 
 impl FakeKeyService {
     /// Starts the service on a free loopback port.
     pub fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (Arc::clone(&shared), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let s = Arc::clone(&s);
-                std::thread::spawn(move || {
-                    let _ = serve(conn, &s);
-                });
-            }
-        });
-        Ok(Self { url, shared, stop })
+        let s = Arc::clone(&shared);
+        let server = FakeServer::start(move |req| answer(&s, &req))?;
+        Ok(Self { server, shared })
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// The keys that exist now.
@@ -101,62 +86,33 @@ impl FakeKeyService {
     }
 }
 
-impl Drop for FakeKeyService {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-    }
-}
-
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, BTreeMap<String, FakeKey>> {
     shared.keys.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut length = 0usize;
-    let mut bearer = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => length = v.trim().parse().unwrap_or(0),
-                "authorization" => {
-                    bearer = v.trim().strip_prefix("Bearer ").map(str::to_owned);
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
+/// Answers one request: 503 while failing, else what [`route`] says.
+fn answer(shared: &Shared, req: &HttpRequest) -> HttpReply {
     let (status, reply) = if shared.failing.load(Ordering::SeqCst) {
         (503, json!({"error": "service unavailable"}))
     } else {
-        route(shared, &method, &target, &body, bearer.as_deref())
+        route(
+            shared,
+            &req.method,
+            &req.target,
+            &req.body,
+            req.bearer.as_deref(),
+        )
     };
-    let text = if status == 204 {
+    let body = if status == 204 {
         String::new()
     } else {
         reply.to_string()
     };
-    let mut conn = conn;
-    write!(
-        conn,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
-    )?;
-    conn.flush()
+    HttpReply {
+        status,
+        content_type: "application/json",
+        body,
+    }
 }
 
 fn route(
@@ -240,6 +196,9 @@ fn decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
     use super::*;
 
     fn call(

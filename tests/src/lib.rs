@@ -26,6 +26,7 @@
 //! ```
 
 pub mod fake_balena;
+pub mod fake_http;
 pub mod fake_keys;
 
 use std::env;
@@ -160,6 +161,19 @@ pub fn sha256_file(path: &Path) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+/// Polls `done` every half second until it returns true.
+///
+/// # Panics
+/// With "timed out waiting for {what}" if `done` is still false after `timeout`.
+#[track_caller]
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Absolute path of the `bao` binary (OpenBao server and CLI).

@@ -4,10 +4,10 @@
 //! `bao patch`, and typed-field errors.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_tests::fake_keys::FakeKeyService;
-use integration_tests::{BaoServer, crate_version, plugin_binary};
+use integration_tests::{BaoServer, crate_version, plugin_binary, wait_for};
 use serde_json::{Value, json};
 
 const NAME: &str = "example-kv";
@@ -35,14 +35,6 @@ fn server(fake: &FakeKeyService, options: &[&str]) -> BaoServer {
     ]);
     server.bao_ok(&["write", "ex/role/dev", "ttl=5m", "max_ttl=1h"]);
     server
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 #[test]

@@ -7,10 +7,10 @@
 //! secret reaches the server log or a role read.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
-use integration_tests::{BaoServer, crate_version, plugin_binary};
+use integration_tests::{BaoServer, crate_version, plugin_binary, wait_for};
 use serde_json::{Value, json};
 
 const NAME: &str = "secrets-balena";
@@ -111,14 +111,6 @@ fn token_id(creds: &Value) -> u64 {
 
 fn lease_id(creds: &Value) -> String {
     creds["lease_id"].as_str().unwrap().to_owned()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 #[test]
