@@ -80,6 +80,9 @@ pub struct StaticSystemView {
     pub mlock_enabled: bool,
     /// Answer of [`SystemView::plugin_env`].
     pub host_version: HostVersion,
+    /// Answers of [`SystemView::generate_password_from_policy`], by policy
+    /// name; any other name is an error, as an unknown policy is on the host.
+    pub passwords: std::collections::HashMap<String, String>,
 }
 
 impl Default for StaticSystemView {
@@ -93,6 +96,7 @@ impl Default for StaticSystemView {
             local_mount: false,
             mlock_enabled: false,
             host_version: HostVersion::default(),
+            passwords: std::collections::HashMap::new(),
         }
     }
 }
@@ -121,9 +125,11 @@ impl SystemView for StaticSystemView {
         Ok(self.host_version.clone())
     }
     async fn generate_password_from_policy(&self, policy: &str) -> Result<String, SystemViewError> {
-        Err(SystemViewError::Host(format!(
-            "password policy {policy:?} is not available in a static system view"
-        )))
+        self.passwords.get(policy).cloned().ok_or_else(|| {
+            SystemViewError::Host(format!(
+                "password policy {policy:?} is not available in a static system view"
+            ))
+        })
     }
 }
 

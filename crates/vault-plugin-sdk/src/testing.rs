@@ -116,6 +116,15 @@ impl<B: LogicalBackend> TestBackend<B> {
             .await
     }
 
+    /// Renews the token `auth` (as a login response returned it), asking for
+    /// `increment` more, the way the host sends a token renewal.
+    pub async fn renew_auth(&self, auth: &Auth, increment: Duration) -> Result<Response> {
+        let mut auth = auth.clone();
+        auth.lease.increment = increment;
+        auth.lease.issue_time.get_or_insert_with(SystemTime::now);
+        self.request(Operation::Renew, "").auth(auth).send().await
+    }
+
     /// Revokes the lease `secret`.
     pub async fn revoke(&self, secret: &SecretData) -> Result<Response> {
         self.request(Operation::Revoke, "")

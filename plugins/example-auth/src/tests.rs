@@ -76,10 +76,7 @@ fn issued(mut auth: Auth) -> Auth {
 }
 
 async fn renew(tb: &Tb, auth: &Auth) -> Result<Response> {
-    tb.request(Operation::Renew, "")
-        .auth(auth.clone())
-        .send()
-        .await
+    tb.renew_auth(auth, Duration::ZERO).await
 }
 
 async fn read_user(tb: &Tb, name: &str) -> serde_json::Map<String, Value> {

@@ -292,6 +292,17 @@ async fn info_reports_the_system_view() {
         matches!(err, Error::BadRequest(ref m) if m.contains("\"p\"")),
         "{err:?}"
     );
+    // A policy the host knows yields its password.
+    let mut sv = StaticSystemView::default();
+    sv.passwords.insert("p".into(), "generated-1".into());
+    let tb = TestBackend::with_system_view(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(), sv);
+    let data = tb
+        .request(Operation::Read, "info")
+        .field("password_policy", "p")
+        .data_of()
+        .await
+        .unwrap();
+    assert_eq!(data["password"], "generated-1");
 }
 
 #[tokio::test]
