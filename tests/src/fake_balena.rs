@@ -1048,9 +1048,6 @@ fn iso8601(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-
     use super::*;
 
     /// One request; returns the status and the body.
@@ -1061,21 +1058,7 @@ mod tests {
         body: &str,
         bearer: Option<&str>,
     ) -> (u16, String) {
-        let mut conn = TcpStream::connect(fake.url().trim_start_matches("http://")).unwrap();
-        let auth = bearer
-            .map(|b| format!("Authorization: Bearer {b}\r\n"))
-            .unwrap_or_default();
-        write!(
-            conn,
-            "{method} {target} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut text = String::new();
-        conn.read_to_string(&mut text).unwrap();
-        let status = text[9..12].parse().unwrap();
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-        (status, body)
+        crate::fake_http::send(fake.url(), method, target, body, bearer).unwrap()
     }
 
     fn json_of(body: &str) -> Value {

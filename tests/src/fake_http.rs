@@ -208,6 +208,35 @@ impl Drop for FakeServer {
     }
 }
 
+/// Sends one request to the fake at `url` (`http://host:port`) the way a
+/// plain client would, and returns the status and the body: for tests that
+/// talk to a fake directly (in place of a plugin or a user's `curl`).
+pub fn send(
+    url: &str,
+    method: &str,
+    target: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> io::Result<(u16, String)> {
+    let mut conn = TcpStream::connect(url.trim_start_matches("http://"))?;
+    let auth = bearer
+        .map(|b| format!("Authorization: Bearer {b}\r\n"))
+        .unwrap_or_default();
+    write!(
+        conn,
+        "{method} {target} HTTP/1.1\r\nHost: fake\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut conn, &mut text)?;
+    let status = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP answer"))?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    Ok((status, body))
+}
+
 /// Reads one request from `conn`, answers it with `handler`.
 fn serve(
     mut conn: TcpStream,

@@ -196,9 +196,6 @@ fn decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-
     use super::*;
 
     fn call(
@@ -208,21 +205,7 @@ mod tests {
         body: &str,
         bearer: Option<&str>,
     ) -> (u16, String) {
-        let mut conn = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
-        let auth = bearer
-            .map(|b| format!("authorization: Bearer {b}\r\n"))
-            .unwrap_or_default();
-        write!(
-            conn,
-            "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut text = String::new();
-        conn.read_to_string(&mut text).unwrap();
-        let status = text[9..12].parse().unwrap();
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-        (status, body)
+        crate::fake_http::send(url, method, path, body, bearer).unwrap()
     }
 
     #[test]

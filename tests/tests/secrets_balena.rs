@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
+use integration_tests::fake_http::send;
 use integration_tests::{BaoServer, crate_version, plugin_binary, wait_for};
 use serde_json::{Value, json};
 
@@ -265,16 +266,9 @@ fn revoking_after_the_role_is_deleted_still_deletes_the_key() {
 /// Deletes key `id` directly at the fake, as the user might in the balena
 /// dashboard.
 fn delete_upstream(fake: &FakeBalena, id: u64, session: &str) {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(fake.url().trim_start_matches("http://")).unwrap();
-    write!(
-        conn,
-        "DELETE /v7/api_key({id}) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {session}\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let target = format!("/v7/api_key({id})");
+    let (status, body) = send(fake.url(), "DELETE", &target, "", Some(session)).unwrap();
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]
