@@ -406,6 +406,27 @@ impl BaoServer {
     /// Like [`bao`](Self::bao), with extra environment variables for the CLI.
     #[track_caller]
     pub fn bao_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        self.bao_command(args, envs)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {} {args:?}: {e}", self.bin.display()))
+    }
+
+    /// Start the `bao` CLI in the background (same environment as
+    /// [`bao`](Self::bao), output discarded), e.g. a request that is meant to
+    /// be cut short by killing the plugin.
+    ///
+    /// # Panics
+    /// If the CLI cannot be spawned at all.
+    #[track_caller]
+    pub fn bao_spawn(&self, args: &[&str]) -> Child {
+        self.bao_command(args, &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} {args:?}: {e}", self.bin.display()))
+    }
+
+    fn bao_command(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args);
         clean_env(&mut cmd, self.dir.path());
@@ -415,8 +436,18 @@ impl BaoServer {
             .env("VAULT_TOKEN", ROOT_TOKEN)
             .envs(envs.iter().copied())
             .stdin(Stdio::null());
-        cmd.output()
-            .unwrap_or_else(|e| panic!("cannot run {} {args:?}: {e}", self.bin.display()))
+        cmd
+    }
+
+    /// SIGKILL every running process of plugin `name`, as a crash would;
+    /// returns their pids (the host starts a new one on the next request).
+    pub fn kill_plugin(&self, name: &str) -> Vec<u32> {
+        let pids = self.plugin_pids(name);
+        for &pid in &pids {
+            // SAFETY: kill(2) on a plugin process this server started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        pids
     }
 
     /// Run the `bao` CLI; panic (showing stdout and stderr) unless it exits 0.

@@ -173,9 +173,7 @@ fn reload_restarts_the_plugin_and_keeps_the_data() {
 fn a_killed_plugin_is_restarted_by_the_next_request() {
     let (server, pid) = server_with_entry("survives");
     let pids = vec![pid];
-    // SAFETY: plain kill(2) on a pid we just looked up.
-    let rc = unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
-    assert_eq!(rc, 0, "kill the plugin");
+    assert_eq!(server.kill_plugin(NAME), pids, "kill the plugin");
     wait_until_gone(pids[0]);
     let read = server.bao_json(&["read", "kv/kv/x"]);
     assert_eq!(read["data"]["value"], "survives", "{read}");

@@ -3,7 +3,6 @@
 //! rollback after the plugin is killed mid-request, the periodic tidy,
 //! `bao patch`, and typed-field errors.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use integration_tests::fake_keys::FakeKeyService;
@@ -92,20 +91,11 @@ fn a_key_minted_before_a_crash_is_rolled_back_on_the_periodic_tick() {
     // The upstream creates the key, then is slow to answer: kill the
     // plugin in between, as a crash would.
     fake.set_create_delay(Duration::from_secs(30));
-    let mut read = Command::new(server.bin())
-        .args(["read", "ex/creds/dev"])
-        .env("BAO_ADDR", server.addr())
-        .env("BAO_TOKEN", "root")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut read = server.bao_spawn(&["read", "ex/creds/dev"]);
     wait_for("the key to exist upstream", Duration::from_secs(20), || {
         !fake.keys().is_empty()
     });
-    for pid in server.plugin_pids(NAME) {
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    }
+    assert!(!server.kill_plugin(NAME).is_empty(), "the plugin runs");
     let _ = read.wait();
     fake.set_create_delay(Duration::ZERO);
     assert_eq!(

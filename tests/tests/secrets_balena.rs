@@ -6,7 +6,6 @@
 //! authentication rule, name resolution in the static binary, and that no
 //! secret reaches the server log or a role read.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
@@ -279,23 +278,11 @@ fn a_key_minted_before_a_crash_is_deleted_by_the_rollback() {
     // The upstream creates the key, then is slow to answer: kill the plugin
     // in between, as a crash would.
     setup.fake.set_create_delay(Duration::from_secs(30));
-    let mut read = Command::new(server.bin())
-        .args(["read", "balena/creds/developer"])
-        .env("BAO_ADDR", server.addr())
-        .env("BAO_TOKEN", "root")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut read = server.bao_spawn(&["read", "balena/creds/developer"]);
     wait_for("the key to exist upstream", Duration::from_secs(20), || {
         !setup.fake.keys().is_empty()
     });
-    let pids = server.plugin_pids(NAME);
-    assert!(!pids.is_empty(), "the plugin runs");
-    for pid in pids {
-        // SAFETY: kill(2) on a plugin process this test's server started.
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    }
+    assert!(!server.kill_plugin(NAME).is_empty(), "the plugin runs");
     let _ = read.wait();
     setup.fake.set_create_delay(Duration::ZERO);
     let orphan = setup.fake.keys();

@@ -27,7 +27,7 @@ pub mod upstream;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use vault_plugin_sdk::framework::{BuildError, DEFAULT_WAL_ROLLBACK_MIN_AGE};
+use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share.
@@ -39,10 +39,7 @@ pub struct State {
 
 /// Builds the backend for one mount, reading the mount's options.
 pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    let min_age = ctx
-        .duration_option("wal_rollback_min_age")?
-        .unwrap_or(DEFAULT_WAL_ROLLBACK_MIN_AGE);
-    backend(min_age).map_err(Error::internal)
+    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
 }
 
 /// The routes, built once per mount.

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use integration_tests::fake_keys::FakeKeyService;
 use serde_json::{Value, json};
-use vault_plugin_sdk::framework::SecretData;
 use vault_plugin_sdk::framework::wal::list_wal;
+use vault_plugin_sdk::framework::{DEFAULT_WAL_ROLLBACK_MIN_AGE, SecretData};
 use vault_plugin_sdk::storage::Storage;
 use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;

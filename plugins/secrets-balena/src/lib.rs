@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use vault_plugin_sdk::framework::{BuildError, DEFAULT_WAL_ROLLBACK_MIN_AGE};
+use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share: caches only, never the source of
@@ -101,10 +101,7 @@ impl State {
 
 /// Builds the backend for one mount, reading the mount's options.
 pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    let min_age = ctx
-        .duration_option("wal_rollback_min_age")?
-        .unwrap_or(DEFAULT_WAL_ROLLBACK_MIN_AGE);
-    backend(min_age).map_err(Error::internal)
+    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
 }
 
 /// The routes, built once per mount.

@@ -121,6 +121,17 @@ impl SetupContext {
             secs.as_u64().unwrap_or_default(),
         )))
     }
+
+    /// How old a WAL entry must be before it is rolled back on this mount:
+    /// the mount option `wal_rollback_min_age` (e.g.
+    /// `bao secrets enable -options=wal_rollback_min_age=30s`), else the
+    /// default of 10 minutes. Pass it to
+    /// [`Builder::wal_rollback_min_age`](crate::framework::Builder::wal_rollback_min_age).
+    pub fn wal_rollback_min_age(&self) -> Result<std::time::Duration> {
+        Ok(self
+            .duration_option("wal_rollback_min_age")?
+            .unwrap_or(crate::framework::DEFAULT_WAL_ROLLBACK_MIN_AGE))
+    }
 }
 
 /// Builds one backend per mount. Any `async fn(SetupContext) -> Result<B>`
@@ -139,5 +150,53 @@ where
     fn build(&self, ctx: SetupContext) -> BoxFuture<'static, Result<Arc<dyn LogicalBackend>>> {
         let fut = self(ctx);
         Box::pin(async move { Ok(Arc::new(fut.await?) as Arc<dyn LogicalBackend>) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::MemoryStorage;
+    use crate::system_view::StaticSystemView;
+
+    fn ctx(options: &[(&str, &str)]) -> SetupContext {
+        SetupContext {
+            config: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            backend_uuid: String::new(),
+            storage: Arc::new(MemoryStorage::new()),
+            system_view: Arc::new(StaticSystemView::default()),
+        }
+    }
+
+    #[test]
+    fn wal_rollback_min_age_comes_from_the_mount_option_or_the_default() {
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Duration, &'a str>);
+        let table: &[Case<'_>] = &[
+            (&[], Ok(Duration::from_secs(600))),
+            (
+                &[("wal_rollback_min_age", "5s")],
+                Ok(Duration::from_secs(5)),
+            ),
+            (
+                &[("wal_rollback_min_age", "1h")],
+                Ok(Duration::from_secs(3600)),
+            ),
+            (
+                &[("wal_rollback_min_age", "soon")],
+                Err("mount option wal_rollback_min_age"),
+            ),
+        ];
+        for (options, want) in table {
+            match (ctx(options).wal_rollback_min_age(), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, *want, "{options:?}"),
+                (Err(err), Err(frag)) => assert!(err.to_string().contains(frag), "{err}"),
+                (got, want) => panic!("{options:?}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }
