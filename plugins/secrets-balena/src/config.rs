@@ -6,31 +6,28 @@
 //! in the roles. It is still seal-wrapped, as the roles are.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use vault_plugin_sdk::storage::StorageExt;
+use vault_plugin_sdk::upstream::{UpstreamSettings, normalize_base_url};
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
 
-use crate::client::{Balena, normalize_url, parse_ca_cert};
-use crate::{HttpSettings, State};
+use crate::State;
+use crate::client::Balena;
 
-const KEY: &str = "config";
-
-/// How long one balena call may take when the config does not say.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The storage key of the config (the `invalidate` hook watches it).
+pub const KEY: &str = "config";
 
 /// The mount's stored configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// Base URL of the balena API, without a trailing slash.
     pub url: String,
-    /// How long one balena call may take, in seconds.
-    pub request_timeout: u64,
-    /// PEM certificates trusted beside the system's roots.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_cert: Option<String>,
+    /// How balena is reached: `ca_cert`, the timeout (stored as
+    /// `request_timeout` before), proxy, extra headers.
+    #[serde(flatten)]
+    pub upstream: UpstreamSettings,
 }
 
 impl Config {
@@ -47,13 +44,7 @@ impl Config {
 
     /// A client of the configured API, sharing the mount's HTTP client.
     pub fn balena(&self, state: &State) -> Result<Balena> {
-        let timeout = Duration::from_secs(self.request_timeout);
-        let http = state.http_client(HttpSettings {
-            timeout,
-            ca_cert: self.ca_cert.clone(),
-            https: self.url.starts_with("https:"),
-        })?;
-        Ok(Balena::new(http, &self.url, timeout))
+        Ok(Balena::new(state.upstream.client(&self.url, &self.upstream)?))
     }
 }
 
@@ -64,11 +55,10 @@ pub struct ConfigArgs {
     /// self-hosted openBalena as http(s)://host[:port][/prefix]. Required
     /// when the config is created.
     url: Option<String>,
-    /// How long one call to balena may take (e.g. "10s"); default 30s.
-    request_timeout: Option<Duration>,
-    /// PEM certificate(s) of a private CA to trust beside the system's
-    /// roots (self-hosted openBalena); an empty value removes it.
-    ca_cert: Option<String>,
+    /// `ca_cert` (a private CA of a self-hosted openBalena), `timeout`
+    /// (alias `request_timeout`), `proxy_server`, `http_headers`...
+    #[field(flatten)]
+    upstream: UpstreamSettings,
 }
 
 /// Whether the mount has a configuration.
@@ -80,33 +70,16 @@ pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
 pub async fn write(state: Arc<State>, req: Request, args: ConfigArgs) -> Result<Response> {
     let old: Option<Config> = req.storage().get_json(KEY).await?;
     let url = match args.url {
-        Some(url) => normalize_url(&url).map_err(Error::bad_request)?,
+        Some(url) => normalize_base_url("url", &url)?,
         None => old.as_ref().map(|c| c.url.clone()).ok_or_else(|| {
             Error::bad_request("url is required, e.g. url=https://api.balena-cloud.com")
         })?,
     };
-    let request_timeout = match args.request_timeout {
-        Some(d) if d.is_zero() => {
-            return Err(Error::bad_request("request_timeout must be at least 1s"));
-        }
-        Some(d) => d.as_secs(),
-        None => old
-            .as_ref()
-            .map_or(DEFAULT_TIMEOUT.as_secs(), |c| c.request_timeout),
+    let upstream = match old {
+        Some(old) => old.upstream.apply_sent(args.upstream, &req.data),
+        None => args.upstream,
     };
-    let ca_cert = match args.ca_cert {
-        Some(pem) if pem.trim().is_empty() => None,
-        Some(pem) => {
-            parse_ca_cert(&pem).map_err(Error::bad_request)?;
-            Some(pem)
-        }
-        None => old.and_then(|c| c.ca_cert),
-    };
-    let config = Config {
-        url,
-        request_timeout,
-        ca_cert,
-    };
+    let config = Config { url, upstream };
     // Builds the HTTP client now, so a CA problem is reported here.
     config.balena(&state)?;
     req.storage().put_json(KEY, &config).await?;
@@ -119,8 +92,8 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
     match config {
         Some(config) => Response::json(&json!({
             "url": config.url,
-            "request_timeout": config.request_timeout,
-            "has_ca_cert": config.ca_cert.is_some(),
+            "request_timeout": config.upstream.timeout.get().as_secs(),
+            "has_ca_cert": !config.upstream.ca_cert.is_empty(),
         })),
         None => Err(Error::not_found("no configuration")),
     }
