@@ -1,24 +1,31 @@
-//! `config`: where the upstream is. One per mount.
+//! `config`: where the upstream is and how it is reached. One per mount.
+//!
+//! The SDK's [`UpstreamSettings`] block gives the config `ca_cert`,
+//! `insecure_skip_tls_verify`, `timeout` (alias `request_timeout`),
+//! `proxy_server` and `http_headers`; the URL is the plugin's own field.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use vault_plugin_sdk::storage::StorageExt;
+use vault_plugin_sdk::upstream::{UpstreamSettings, normalize_base_url};
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
 
 use crate::State;
 use crate::upstream::Upstream;
 
-const KEY: &str = "config";
+/// The storage key of the config (the `invalidate` hook watches it).
+pub const KEY: &str = "config";
 
 /// The mount's stored configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// Base URL of the upstream.
     pub upstream_url: String,
-    /// How long one upstream call may take, in seconds.
-    pub request_timeout: u64,
+    /// How the upstream is reached.
+    #[serde(flatten)]
+    pub upstream: UpstreamSettings,
 }
 
 impl Config {
@@ -29,12 +36,10 @@ impl Config {
         })
     }
 
-    /// A client of the configured upstream.
-    pub fn upstream(&self) -> Result<Upstream> {
-        Upstream::new(
-            &self.upstream_url,
-            Duration::from_secs(self.request_timeout),
-        )
+    /// A client of the configured upstream, from the mount's cache.
+    pub fn upstream(&self, state: &State) -> Result<Upstream> {
+        let http = state.upstream.client(&self.upstream_url, &self.upstream)?;
+        Ok(Upstream::new(http))
     }
 }
 
@@ -43,8 +48,8 @@ impl Config {
 pub struct ConfigArgs {
     /// Base URL of the upstream key service, e.g. http://127.0.0.1:8080.
     upstream_url: Option<String>,
-    /// How long one upstream call may take (e.g. "10s").
-    request_timeout: Option<Duration>,
+    #[field(flatten)]
+    upstream: UpstreamSettings,
 }
 
 /// Whether the mount has a configuration.
@@ -53,34 +58,39 @@ pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
 }
 
 /// Writes the configuration (create or update).
-pub async fn write(_: Arc<State>, req: Request, args: ConfigArgs) -> Result<Response> {
+pub async fn write(state: Arc<State>, req: Request, args: ConfigArgs) -> Result<Response> {
     let old: Option<Config> = req.storage().get_json(KEY).await?;
-    let upstream_url = args
-        .upstream_url
-        .or_else(|| old.as_ref().map(|c| c.upstream_url.clone()))
-        .ok_or_else(|| Error::bad_request("upstream_url is required"))?;
-    let request_timeout = args
-        .request_timeout
-        .map(|d| d.as_secs())
-        .or(old.map(|c| c.request_timeout))
-        .unwrap_or(10);
-    if request_timeout == 0 {
-        return Err(Error::bad_request("request_timeout must be at least 1s"));
-    }
+    let upstream_url = match args.upstream_url {
+        Some(url) => normalize_base_url("upstream_url", &url)?,
+        None => old
+            .as_ref()
+            .map(|c| c.upstream_url.clone())
+            .ok_or_else(|| Error::bad_request("upstream_url is required"))?,
+    };
+    let upstream = match old {
+        Some(old) => old.upstream.apply_sent(args.upstream, &req.data),
+        None => args.upstream,
+    };
     let config = Config {
         upstream_url,
-        request_timeout,
+        upstream,
     };
-    config.upstream()?;
+    // Builds the client now, so a bad CA or proxy is a 400 here.
+    config.upstream(&state)?;
     req.storage().put_json(KEY, &config).await?;
     Ok(Response::empty())
 }
 
-/// Shows the configuration.
+/// Shows the configuration, without the CA's PEM, the proxy's password or
+/// the extra headers' values.
 pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
     let config: Option<Config> = req.storage().get_json(KEY).await?;
     match config {
-        Some(config) => Response::json(&config),
+        Some(config) => {
+            let mut data = config.upstream.read_data();
+            data.insert("upstream_url".into(), json!(config.upstream_url));
+            Response::json(&Value::Object(data))
+        }
         None => Err(Error::not_found("no configuration")),
     }
 }

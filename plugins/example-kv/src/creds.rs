@@ -54,7 +54,7 @@ pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
     let role = Role::load(&req, &role_name)
         .await?
         .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
-    let upstream = Config::load(&req).await?.upstream()?;
+    let upstream = Config::load(&req).await?.upstream(&state)?;
     let max_ttl = match role.max_ttl {
         0 => req.system_view().max_lease_ttl().await?,
         secs => Duration::from_secs(secs),
@@ -108,19 +108,19 @@ async fn renew(_: Arc<State>, req: Request) -> Result<Response> {
         .await
 }
 
-async fn revoke(_: Arc<State>, req: Request) -> Result<Response> {
+async fn revoke(state: Arc<State>, req: Request) -> Result<Response> {
     let internal: Internal = req.secret_internal()?;
     Config::load(&req)
         .await?
-        .upstream()?
+        .upstream(&state)?
         .delete(&internal.key_id)
         .await?;
     Ok(Response::empty())
 }
 
 /// Deletes the key a crashed request may have left upstream.
-pub async fn roll_back(_: Arc<State>, req: Request, pending: PendingKey) -> Result<()> {
-    let upstream = Config::load(&req).await?.upstream()?;
+pub async fn roll_back(state: Arc<State>, req: Request, pending: PendingKey) -> Result<()> {
+    let upstream = Config::load(&req).await?.upstream(&state)?;
     for key in upstream.find(&pending.key_name).await? {
         upstream.delete(&key.id).await?;
     }
