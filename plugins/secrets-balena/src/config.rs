@@ -44,7 +44,9 @@ impl Config {
 
     /// A client of the configured API, sharing the mount's HTTP client.
     pub fn balena(&self, state: &State) -> Result<Balena> {
-        Ok(Balena::new(state.upstream.client(&self.url, &self.upstream)?))
+        Ok(Balena::new(
+            state.upstream.client(&self.url, &self.upstream)?,
+        ))
     }
 }
 

@@ -447,5 +447,9 @@ fn json_error(err: &serde_json::Error) -> String {
         Category::Eof => "ends too early",
         Category::Io => "could not be read",
     };
-    format!("the answer {what} (line {}, column {})", err.line(), err.column())
+    format!(
+        "the answer {what} (line {}, column {})",
+        err.line(),
+        err.column()
+    )
 }

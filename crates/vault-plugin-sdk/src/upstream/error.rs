@@ -99,12 +99,7 @@ impl UpstreamError {
 
     /// An answer with `status` and `body`; `secrets` are what the request
     /// carried, replaced in the excerpt of the body.
-    pub fn status(
-        upstream: impl Into<String>,
-        status: u16,
-        body: &str,
-        secrets: &[&str],
-    ) -> Self {
+    pub fn status(upstream: impl Into<String>, status: u16, body: &str, secrets: &[&str]) -> Self {
         Self::new(
             upstream,
             UpstreamErrorKind::Status {
@@ -361,10 +356,22 @@ mod tests {
         let secs = Duration::from_secs(30);
         let reached = |kind| UpstreamError::new("Proxmox", kind);
         let cases: Vec<(UpstreamError, u16, &str)> = vec![
-            (answered(400, "bad vmid"), 400, "Proxmox answered 400: bad vmid"),
+            (
+                answered(400, "bad vmid"),
+                400,
+                "Proxmox answered 400: bad vmid",
+            ),
             (answered(422, ""), 400, "Proxmox answered 422"),
-            (answered(401, "token s3cret refused"), 502, "Proxmox answered 401: token [redacted] refused"),
-            (answered(403, "no Sys.Audit"), 502, "Proxmox answered 403: no Sys.Audit"),
+            (
+                answered(401, "token s3cret refused"),
+                502,
+                "Proxmox answered 401: token [redacted] refused",
+            ),
+            (
+                answered(403, "no Sys.Audit"),
+                502,
+                "Proxmox answered 403: no Sys.Audit",
+            ),
             (answered(404, ""), 404, "Proxmox answered 404"),
             (answered(409, "exists"), 409, "Proxmox answered 409: exists"),
             (
@@ -375,7 +382,11 @@ mod tests {
             (answered(500, "oops"), 502, "Proxmox answered 500: oops"),
             (answered(503, ""), 502, "Proxmox answered 503"),
             (answered(418, ""), 502, "Proxmox answered 418"),
-            (reached(UpstreamErrorKind::Timeout(secs)), 504, "Proxmox did not answer within 30s"),
+            (
+                reached(UpstreamErrorKind::Timeout(secs)),
+                504,
+                "Proxmox did not answer within 30s",
+            ),
             (
                 reached(UpstreamErrorKind::Unreachable {
                     address: "pve:8006".into(),
@@ -400,7 +411,9 @@ mod tests {
                 "Proxmox answered unexpectedly: no data field",
             ),
             (
-                reached(UpstreamErrorKind::Settings("ca_cert is not valid PEM".into())),
+                reached(UpstreamErrorKind::Settings(
+                    "ca_cert is not valid PEM".into(),
+                )),
                 400,
                 "ca_cert is not valid PEM",
             ),
@@ -409,7 +422,10 @@ mod tests {
             let text = err.to_string();
             let converted = Error::from(err);
             assert_eq!(converted.status(), status, "{text}");
-            assert!(converted.to_string().starts_with(message), "{converted} / {message}");
+            assert!(
+                converted.to_string().starts_with(message),
+                "{converted} / {message}"
+            );
             assert!(!converted.to_string().contains("s3cret"), "{converted}");
         }
     }
@@ -452,6 +468,9 @@ mod tests {
         );
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let kind = transport_kind(&refused, false, true, "h:1".into(), Duration::from_secs(1));
-        assert!(matches!(kind, UpstreamErrorKind::Unreachable { .. }), "{kind:?}");
+        assert!(
+            matches!(kind, UpstreamErrorKind::Unreachable { .. }),
+            "{kind:?}"
+        );
     }
 }

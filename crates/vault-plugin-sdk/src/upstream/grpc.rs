@@ -47,7 +47,11 @@ pub async fn channel(
     timeout: Duration,
 ) -> Result<Channel, UpstreamError> {
     let target = Arc::new(Target::new(name, endpoint_uri, tls)?);
-    let scheme = if target.tls.is_some() { "https" } else { "http" };
+    let scheme = if target.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let endpoint = Endpoint::from_shared(format!("{scheme}://{}", target.address))
         .map_err(|e| target.error(UpstreamErrorKind::Settings(format!("{e}"))))?
         .connect_timeout(timeout)
@@ -94,7 +98,9 @@ impl Target {
             .map_err(|_| bad(format!("the address of {name} is not valid; {expected}")))?;
         let (Some(authority), None | Some("http" | "https")) = (uri.authority(), uri.scheme_str())
         else {
-            return Err(bad(format!("the address of {name} is not valid; {expected}")));
+            return Err(bad(format!(
+                "the address of {name} is not valid; {expected}"
+            )));
         };
         let host = authority.host().to_owned();
         let port = authority
@@ -144,7 +150,8 @@ impl Target {
             }
         }
         let tcp = stream.ok_or_else(|| unreachable(last))?;
-        tcp.set_nodelay(true).map_err(|e| unreachable(e.to_string()))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| unreachable(e.to_string()))?;
         let Some((connector, server_name)) = &self.tls else {
             return Ok(Box::new(tcp));
         };

@@ -95,7 +95,11 @@ impl UpstreamSettings {
         };
         let old = self.clone();
         UpstreamSettings {
-            ca_cert: if was_sent(&["ca_cert"]) { sent.ca_cert } else { old.ca_cert },
+            ca_cert: if was_sent(&["ca_cert"]) {
+                sent.ca_cert
+            } else {
+                old.ca_cert
+            },
             insecure_skip_tls_verify: if was_sent(&["insecure_skip_tls_verify"]) {
                 sent.insecure_skip_tls_verify
             } else {

@@ -195,7 +195,10 @@ fn timeout_takes_seconds_or_a_duration_and_refuses_zero_by_the_name_sent() {
     assert_eq!(secs(json!({"timeout": "45"})), Ok(45));
     assert_eq!(secs(json!({"request_timeout": "10s"})), Ok(10));
     let err = secs(json!({"request_timeout": "0"})).unwrap_err();
-    assert!(err.contains("\"request_timeout\"") && err.contains("at least 1s"), "{err}");
+    assert!(
+        err.contains("\"request_timeout\"") && err.contains("at least 1s"),
+        "{err}"
+    );
     let err = secs(json!({"timeout": "soon"})).unwrap_err();
     assert!(err.contains("\"timeout\""), "{err}");
 }
@@ -205,11 +208,24 @@ fn headers_take_the_cli_pairs_a_list_or_a_json_object() {
     let headers = |raw| decode(json!({ "http_headers": raw })).map(|s| s.http_headers);
     let want = HttpHeaders::from_pairs([("x-a", "1"), ("x-b", "two words")]).unwrap();
     assert_eq!(headers(json!("X-A,1,X-B,two words")), Ok(want.clone()));
-    assert_eq!(headers(json!(["X-A", "1", "X-B", "two words"])), Ok(want.clone()));
-    assert_eq!(headers(json!({"X-A": "1", "X-B": "two words"})), Ok(want.clone()));
-    assert_eq!(headers(json!(r#"{"X-A": 1, "X-B": "two words"}"#)), Ok(want));
+    assert_eq!(
+        headers(json!(["X-A", "1", "X-B", "two words"])),
+        Ok(want.clone())
+    );
+    assert_eq!(
+        headers(json!({"X-A": "1", "X-B": "two words"})),
+        Ok(want.clone())
+    );
+    assert_eq!(
+        headers(json!(r#"{"X-A": 1, "X-B": "two words"}"#)),
+        Ok(want)
+    );
     assert_eq!(headers(json!("")), Ok(HttpHeaders::default()));
-    for bad in [json!("X-A,1,X-B"), json!({"X A": "1"}), json!(["X-A", "line\nbreak-s3cret"])] {
+    for bad in [
+        json!("X-A,1,X-B"),
+        json!({"X A": "1"}),
+        json!(["X-A", "line\nbreak-s3cret"]),
+    ] {
         let err = headers(bad.clone()).unwrap_err();
         assert!(err.contains("\"http_headers\""), "{bad}: {err}");
         assert!(!err.contains("s3cret"), "{err}");
@@ -239,7 +255,8 @@ fn settings_are_stored_compactly_and_read_under_old_names() {
 
 #[test]
 fn an_update_changes_only_what_was_sent() {
-    let stored = decode(json!({"timeout": "1m", "ca_cert": "PEM", "http_headers": "X-A,1"})).unwrap();
+    let stored =
+        decode(json!({"timeout": "1m", "ca_cert": "PEM", "http_headers": "X-A,1"})).unwrap();
     let data = json!({"request_timeout": "5s", "proxy": "http://p.example:3128"});
     let sent = decode(data.clone()).unwrap();
     let updated = stored.apply_sent(sent, data.as_object().unwrap());
@@ -280,7 +297,8 @@ fn a_bad_proxy_or_ca_is_a_400_that_does_not_repeat_it() {
             proxy_server: proxy.into(),
             ..UpstreamSettings::default()
         };
-        let err = Error::from(UpstreamClient::new("X", "https://x.example", &settings).unwrap_err());
+        let err =
+            Error::from(UpstreamClient::new("X", "https://x.example", &settings).unwrap_err());
         assert_eq!(err.status(), 400, "{proxy}: {err}");
         assert!(err.to_string().contains("proxy_server"), "{err}");
         assert!(!err.to_string().contains("s3cret"), "{err}");
@@ -290,13 +308,20 @@ fn a_bad_proxy_or_ca_is_a_400_that_does_not_repeat_it() {
         ..UpstreamSettings::default()
     };
     let err = Error::from(UpstreamClient::new("X", "https://x.example", &settings).unwrap_err());
-    assert!(matches!(err, Error::BadRequest(ref m) if m.contains("ca_cert")), "{err:?}");
+    assert!(
+        matches!(err, Error::BadRequest(ref m) if m.contains("ca_cert")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn https_works_with_the_ca_and_fails_clearly_without_it() {
     let pki = Pki::new();
-    let server = Recorder::start(vec![reply(200, r#"{"ok": true}"#)], Some(pki.server_config(b"http/1.1"))).await;
+    let server = Recorder::start(
+        vec![reply(200, r#"{"ok": true}"#)],
+        Some(pki.server_config(b"http/1.1")),
+    )
+    .await;
     let trusted = UpstreamSettings {
         ca_cert: pki.ca_pem.clone(),
         ..UpstreamSettings::default()
@@ -305,9 +330,17 @@ async fn https_works_with_the_ca_and_fails_clearly_without_it() {
     let answer: Value = client.get("/version").send().await.unwrap().json().unwrap();
     assert_eq!(answer, json!({"ok": true}));
 
-    let plain = UpstreamClient::new("Proxmox", &server.url("https"), &UpstreamSettings::default()).unwrap();
+    let plain = UpstreamClient::new(
+        "Proxmox",
+        &server.url("https"),
+        &UpstreamSettings::default(),
+    )
+    .unwrap();
     let err = plain.get("/version").send().await.unwrap_err();
-    assert!(matches!(err.kind(), UpstreamErrorKind::Tls { .. }), "{err:?}");
+    assert!(
+        matches!(err.kind(), UpstreamErrorKind::Tls { .. }),
+        "{err:?}"
+    );
     let err = Error::from(err);
     assert_eq!(err.status(), 502);
     let want = format!(
@@ -357,7 +390,10 @@ async fn extra_headers_user_agent_and_bearer_reach_the_server_and_secrets_stay_o
         .unwrap_err();
     assert_eq!(err.http_status(), Some(401));
     let text = Error::from(err).to_string();
-    assert!(text.starts_with("balena answered 401: token [redacted]"), "{text}");
+    assert!(
+        text.starts_with("balena answered 401: token [redacted]"),
+        "{text}"
+    );
     assert!(!text.contains("s3cret"), "{text}");
 
     let seen = server.requests().join("\n").to_lowercase();
@@ -365,7 +401,10 @@ async fn extra_headers_user_agent_and_bearer_reach_the_server_and_secrets_stay_o
     assert!(seen.contains("x-tenant: acme"), "{seen}");
     assert!(seen.contains("x-api-key: hdr-s3cret"), "{seen}");
     assert!(seen.contains("authorization: bearer tok-s3cret"), "{seen}");
-    assert!(seen.contains("user-agent: vault-plugin-vault-plugin-sdk/"), "{seen}");
+    assert!(
+        seen.contains("user-agent: vault-plugin-vault-plugin-sdk/"),
+        "{seen}"
+    );
     assert!(seen.contains(r#"{"password":"pw-s3cret"}"#), "{seen}");
 }
 
@@ -416,8 +455,14 @@ async fn retries_are_bounded_and_honour_retry_after() {
         ..reply(429, "slow down")
     };
     let server = Recorder::start(vec![busy], None).await;
-    let client = UpstreamClient::new("X", &server.url("http"), &UpstreamSettings::default()).unwrap();
-    let err = client.get("/a").retry(quick_retry()).send().await.unwrap_err();
+    let client =
+        UpstreamClient::new("X", &server.url("http"), &UpstreamSettings::default()).unwrap();
+    let err = client
+        .get("/a")
+        .retry(quick_retry())
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::ZERO));
     assert_eq!(Error::from(err).status(), 429);
     assert_eq!(server.requests().len(), 3);
@@ -441,7 +486,8 @@ async fn no_answer_and_no_listener_are_clear_errors() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let client = UpstreamClient::new("IBM IAM", &format!("http://127.0.0.1:{port}"), &settings).unwrap();
+    let client =
+        UpstreamClient::new("IBM IAM", &format!("http://127.0.0.1:{port}"), &settings).unwrap();
     let err = Error::from(client.get("/token").send().await.unwrap_err());
     assert_eq!(err.status(), 502);
     let want = format!("could not reach IBM IAM at 127.0.0.1:{port}: ");
@@ -453,7 +499,12 @@ fn the_cache_keeps_a_client_while_the_settings_stay_the_same() {
     let cache = UpstreamCache::new("X");
     let settings = UpstreamSettings::default();
     let a = cache.client("http://a.example", &settings).unwrap();
-    assert!(cache.client("http://a.example", &settings).unwrap().same_as(&a));
+    assert!(
+        cache
+            .client("http://a.example", &settings)
+            .unwrap()
+            .same_as(&a)
+    );
     let b = cache.client("http://b.example", &settings).unwrap();
     assert!(!b.same_as(&a));
     let longer = UpstreamSettings {
@@ -462,9 +513,19 @@ fn the_cache_keeps_a_client_while_the_settings_stay_the_same() {
     };
     let c = cache.client("http://b.example", &longer).unwrap();
     assert!(!c.same_as(&b));
-    assert!(cache.client("http://b.example", &longer).unwrap().same_as(&c));
+    assert!(
+        cache
+            .client("http://b.example", &longer)
+            .unwrap()
+            .same_as(&c)
+    );
     cache.clear();
-    assert!(!cache.client("http://b.example", &longer).unwrap().same_as(&c));
+    assert!(
+        !cache
+            .client("http://b.example", &longer)
+            .unwrap()
+            .same_as(&c)
+    );
     // A bad setting is refused and the cached client stays.
     let bad = UpstreamSettings {
         ca_cert: "x".into(),
@@ -522,17 +583,26 @@ async fn a_grpc_channel_uses_the_tls_settings_and_resolves_names_itself() {
     };
     let secs = Duration::from_secs(5);
     let uri = format!("grpcs-is-the-plugins-job://localhost:{}", addr.port());
-    assert!(grpc::channel("pachd", &uri, Some(&trusted), secs).await.is_err());
+    assert!(
+        grpc::channel("pachd", &uri, Some(&trusted), secs)
+            .await
+            .is_err()
+    );
 
     let by_name = format!("localhost:{}", addr.port());
-    let channel = grpc::channel("pachd", &by_name, Some(&trusted), secs).await.unwrap();
+    let channel = grpc::channel("pachd", &by_name, Some(&trusted), secs)
+        .await
+        .unwrap();
     assert_eq!(health(channel).await, 1);
 
     let err = grpc::channel("pachd", &by_name, Some(&UpstreamSettings::default()), secs)
         .await
         .unwrap_err();
     let text = Error::from(err).to_string();
-    let want = format!("TLS with pachd at localhost:{} failed: certificate not trusted", addr.port());
+    let want = format!(
+        "TLS with pachd at localhost:{} failed: certificate not trusted",
+        addr.port()
+    );
     assert!(text.starts_with(&want), "{text}");
 
     let insecure = UpstreamSettings {
@@ -540,7 +610,9 @@ async fn a_grpc_channel_uses_the_tls_settings_and_resolves_names_itself() {
         ..UpstreamSettings::default()
     };
     let uri = format!("https://127.0.0.1:{}", addr.port());
-    let channel = grpc::channel("pachd", &uri, Some(&insecure), secs).await.unwrap();
+    let channel = grpc::channel("pachd", &uri, Some(&insecure), secs)
+        .await
+        .unwrap();
     assert_eq!(health(channel).await, 1);
 
     let plain = grpc_server(None).await;
@@ -555,5 +627,8 @@ async fn a_grpc_channel_uses_the_tls_settings_and_resolves_names_itself() {
         .await
         .unwrap_err();
     let text = Error::from(err).to_string();
-    assert!(text.starts_with(&format!("could not reach pachd at 127.0.0.1:{port}: ")), "{text}");
+    assert!(
+        text.starts_with(&format!("could not reach pachd at 127.0.0.1:{port}: ")),
+        "{text}"
+    );
 }

@@ -80,7 +80,10 @@ mod tests {
             ("https://api.example", Ok("https://api.example")),
             ("https://api.example/", Ok("https://api.example")),
             ("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080")),
-            ("https://h.example:8443/api/", Ok("https://h.example:8443/api")),
+            (
+                "https://h.example:8443/api/",
+                Ok("https://h.example:8443/api"),
+            ),
             ("ftp://x", Err("https://")),
             ("api.example", Err("not a valid URL")),
             ("https://u:p4ss@host", Err("credentials")),
