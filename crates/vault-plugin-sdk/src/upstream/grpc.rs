@@ -4,7 +4,7 @@
 //! tonic's own connector resolves names with `getaddrinfo` (glibc's NSS in
 //! the static binary) and its TLS needs a process-wide provider, so the
 //! channel dials through a connector of ours: hickory for names, then
-//! rustls with ring ([`tls`](super::tls)) offering `h2`.
+//! rustls with ring (the same setup as the HTTP client) offering `h2`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

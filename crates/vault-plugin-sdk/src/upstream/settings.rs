@@ -54,9 +54,10 @@ pub struct UpstreamSettings {
     #[field(default = "30s", alias = "request_timeout")]
     #[serde(alias = "request_timeout")]
     pub timeout: Timeout,
-    /// URL of an HTTP(S) proxy every call goes through,
-    /// http(s)://[user:password@]host:port; empty for none (then the
-    /// HTTPS_PROXY/HTTP_PROXY/NO_PROXY environment of the plugin applies).
+    /// URL of an HTTP(S) proxy every call goes through, as
+    /// http(s)://host:port, with user:password@ before the host if it needs
+    /// a login; empty for none (then the HTTPS_PROXY, HTTP_PROXY and
+    /// NO_PROXY environment of the plugin applies).
     #[field(alias = "proxy", sensitive)]
     #[serde(skip_serializing_if = "String::is_empty")]
     pub proxy_server: String,
