@@ -10,6 +10,9 @@
 //!   `Auth` a login returns, aliases, the `token_*` fields, token renewal.
 //! * [`testing`]: the in-process test kit, fake upstreams, and tests
 //!   against a real OpenBao.
+//! * `upstream` (with the `upstream` feature): calling an upstream API
+//!   over HTTPS or gRPC: the settings block, the cached client, errors,
+//!   retries.
 //!
 //! The examples in the guides are compiled (and most are run) by
 //! `cargo test --doc`; the ones about the test kit need the `test-util`
@@ -23,3 +26,7 @@ pub mod auth_method {}
 
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}
+
+#[cfg(feature = "upstream")]
+#[doc = include_str!("../docs/upstream.md")]
+pub mod upstream {}

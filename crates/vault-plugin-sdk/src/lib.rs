@@ -28,6 +28,10 @@
 //! calls into [`Request`]s for a [`LogicalBackend`]; [`framework`] routes
 //! them to handlers; [`storage`] and [`system_view`] reach back into the host.
 //!
+//! With the `upstream` feature, [`upstream`] calls the API a plugin
+//! manages: a settings block for its config, an HTTPS client, errors with
+//! the right status, retries, and gRPC channels.
+//!
 //! New here? Start with the [`guide`]: writing a secrets engine, an auth method, and their tests.
 
 extern crate self as vault_plugin_sdk;
@@ -43,6 +47,8 @@ pub mod system_view;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod transport;
+#[cfg(feature = "upstream")]
+pub mod upstream;
 
 pub use backend::{BackendType, Factory, LogicalBackend, SetupContext, SpecialPaths};
 pub use error::{Error, Result};

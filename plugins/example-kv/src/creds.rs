@@ -54,7 +54,7 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
         .load(req.storage(), &role_name)
         .await?
         .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
-    let upstream = Config::load(&req).await?.upstream()?;
+    let upstream = Config::load(&req).await?.upstream(&state)?;
     let max_ttl = match role.max_ttl {
         Duration::ZERO => req.system_view().max_lease_ttl().await?,
         max => max,
@@ -107,18 +107,18 @@ async fn renew(_: Arc<State>, req: Request, internal: IssuedKey) -> Result<Respo
     req.renew_secret(ttl, max_ttl).await
 }
 
-async fn revoke(_: Arc<State>, req: Request, internal: IssuedKey) -> Result<Response> {
+async fn revoke(state: Arc<State>, req: Request, internal: IssuedKey) -> Result<Response> {
     Config::load(&req)
         .await?
-        .upstream()?
+        .upstream(&state)?
         .delete(&internal.key_id)
         .await?;
     Ok(Response::empty())
 }
 
 /// Deletes the key a crashed request may have left upstream.
-pub async fn roll_back(_: Arc<State>, req: Request, pending: PendingKey) -> Result<()> {
-    let upstream = Config::load(&req).await?.upstream()?;
+pub async fn roll_back(state: Arc<State>, req: Request, pending: PendingKey) -> Result<()> {
+    let upstream = Config::load(&req).await?.upstream(&state)?;
     for key in upstream.find(&pending.key_name).await? {
         upstream.delete(&key.id).await?;
     }

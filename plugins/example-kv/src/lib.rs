@@ -24,17 +24,31 @@ mod kv;
 mod roles;
 pub mod upstream;
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
+use vault_plugin_sdk::upstream::UpstreamCache;
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct State {
     /// Keys issued by this process, to make names unique.
     issued: AtomicU64,
+    /// The upstream client of the current config, rebuilt when it changes.
+    upstream: UpstreamCache,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            issued: AtomicU64::new(0),
+            upstream: UpstreamCache::new("the key service")
+                .user_agent(vault_plugin_sdk::user_agent!()),
+        }
+    }
 }
 
 /// Builds the backend for one mount, reading the mount's options.
@@ -120,6 +134,11 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         .wal_rollback_min_age(wal_rollback_min_age)
         .periodic(kv::tidy)
         .initialize(info::initialize)
+        .invalidate(|state: Arc<State>, key: String| async move {
+            if key == config::CONFIG.key() {
+                state.upstream.clear();
+            }
+        })
         .build()
 }
 

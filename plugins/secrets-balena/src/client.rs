@@ -13,34 +13,26 @@
 //! | find a key | `GET /v7/api_key?$select=id,name&$filter=name eq '<name>'` | `{"d": [{id, name}]}` |
 //! | delete a key | `DELETE /v7/api_key(<id>)` | status only; 404 means already gone |
 //!
-//! The HTTP stack suits the static release binary: names are resolved by
-//! hickory (a Rust resolver reading `/etc/hosts` and `/etc/resolv.conf`),
-//! never by glibc's `getaddrinfo`, and TLS is rustls with the ring provider,
-//! trusting the system's roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured)
-//! plus the optional `ca_cert` of the config. Redirects are not followed, so
-//! the session token is only ever sent to the configured host.
+//! The HTTP side (TLS with the config's `ca_cert`, hickory DNS, no
+//! redirects, the timeout, the proxy and extra headers) is the SDK's
+//! [`UpstreamClient`]; this module holds only balena's calls and what their
+//! answers mean.
 //!
 //! Errors ([`ApiError`]) carry the upstream status and at most a short,
 //! redacted excerpt of the answer; never a token or a password.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::{Method, RequestBuilder, StatusCode};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::Deserialize;
 use serde_json::json;
+use vault_plugin_sdk::upstream::{
+    UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse, percent_encode,
+};
 
 /// The body balena sends with a 401 when a call needs a session whose
 /// password authentication is recent (open-balena-api's sudo rule).
 const FRESH_AUTH: &str = "Fresh authentication token required";
-
-/// How much of an unexpected upstream answer an error message quotes.
-const EXCERPT_CHARS: usize = 200;
 
 /// Why a balena call failed. The display form is safe to show and log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,19 +42,8 @@ pub enum ApiError {
     FreshAuthRequired,
     /// 401 otherwise: the token (or the password) was refused.
     Unauthorized,
-    /// Any other answer outside 2xx.
-    Status {
-        /// The HTTP status.
-        status: u16,
-        /// A short, redacted excerpt of the answer.
-        detail: String,
-    },
-    /// balena did not answer within the configured timeout.
-    Timeout(Duration),
-    /// The call did not reach balena, or the connection broke.
-    Transport(String),
-    /// A 2xx answer whose body was not what the API documents.
-    Unexpected(String),
+    /// Any other failure: another status, no answer, an unexpected body.
+    Failed(UpstreamError),
 }
 
 impl ApiError {
@@ -71,8 +52,17 @@ impl ApiError {
     pub fn is_refusal(&self) -> bool {
         match self {
             ApiError::FreshAuthRequired | ApiError::Unauthorized => true,
-            ApiError::Status { status, .. } => (400..500).contains(status),
-            _ => false,
+            ApiError::Failed(err) => err.is_refusal(),
+        }
+    }
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(err: UpstreamError) -> Self {
+        match err.http_status() {
+            Some(401) if err.excerpt().contains(FRESH_AUTH) => ApiError::FreshAuthRequired,
+            Some(401) => ApiError::Unauthorized,
+            _ => ApiError::Failed(err),
         }
     }
 }
@@ -84,15 +74,7 @@ impl fmt::Display for ApiError {
                 write!(f, "balena answered 401: \"{FRESH_AUTH}\"")
             }
             ApiError::Unauthorized => f.write_str("balena answered 401"),
-            ApiError::Status { status, detail } if detail.is_empty() => {
-                write!(f, "balena answered {status}")
-            }
-            ApiError::Status { status, detail } => write!(f, "balena answered {status}: {detail}"),
-            ApiError::Timeout(after) => {
-                write!(f, "balena did not answer within {}s", after.as_secs())
-            }
-            ApiError::Transport(why) => write!(f, "could not reach balena: {why}"),
-            ApiError::Unexpected(why) => write!(f, "balena answered unexpectedly: {why}"),
+            ApiError::Failed(err) => err.fmt(f),
         }
     }
 }
@@ -129,37 +111,29 @@ pub enum Deleted {
 /// A client of one balena API.
 #[derive(Debug, Clone)]
 pub struct Balena {
-    http: reqwest::Client,
-    base: String,
-    timeout: Duration,
+    http: UpstreamClient,
 }
 
 impl Balena {
-    /// A client of the API at `base` (a URL checked by [`normalize_url`]),
-    /// over `http` (see [`http_client`]), whose calls time out after `timeout`.
-    pub fn new(http: reqwest::Client, base: &str, timeout: Duration) -> Balena {
-        Balena {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
-            timeout,
-        }
+    /// balena's calls over `http`, a client of its base URL.
+    pub fn new(http: UpstreamClient) -> Balena {
+        Balena { http }
     }
 
     /// The user `token` belongs to; `Unauthorized` for a dead token.
     pub async fn whoami(&self, token: &str) -> Result<WhoAmI, ApiError> {
-        let req = self.request(Method::GET, "/user/v1/whoami", Some(token));
-        let body = self.send(req, &[token]).await?;
-        serde_json::from_str(&body)
-            .map_err(|e| ApiError::Unexpected(format!("whoami is not {{id, username}}: {e}")))
+        let answer = send(self.http.get("/user/v1/whoami").bearer_auth(token)).await?;
+        Ok(answer.json()?)
     }
 
     /// Logs in with a password; returns a session token with a fresh `authTime`.
     pub async fn login(&self, username: &str, password: &str) -> Result<String, ApiError> {
         let req = self
-            .request(Method::POST, "/login_", None)
-            .json(&json!({ "username": username, "password": password }));
-        let body = self.send(req, &[password]).await?;
-        token_text(&body)
+            .http
+            .post("/login_")
+            .json(&json!({ "username": username, "password": password }))
+            .secret(password);
+        token_text(send(req).await?.text())
     }
 
     /// A new session token for `token`; with the user's `password` its
@@ -169,14 +143,11 @@ impl Balena {
         token: &str,
         password: Option<&str>,
     ) -> Result<String, ApiError> {
-        let mut req = self.request(Method::POST, "/user/v1/refresh-token", Some(token));
-        let mut secrets = vec![token];
+        let mut req = self.http.post("/user/v1/refresh-token").bearer_auth(token);
         if let Some(password) = password {
-            req = req.json(&json!({ "password": password }));
-            secrets.push(password);
+            req = req.json(&json!({ "password": password })).secret(password);
         }
-        let body = self.send(req, &secrets).await?;
-        token_text(&body)
+        token_text(send(req).await?.text())
     }
 
     /// Mints an API key of the token's user, named `name`, that balena
@@ -189,25 +160,19 @@ impl Balena {
         expires_at: SystemTime,
     ) -> Result<String, ApiError> {
         let req = self
-            .request(Method::POST, "/api-key/user/full", Some(token))
+            .http
+            .post("/api-key/user/full")
+            .bearer_auth(token)
             .json(&json!({
                 "name": name,
                 "description": description,
                 "expiryDate": format_time(expires_at, true),
             }));
-        let body = self.send(req, &[token]).await?;
-        let key = match serde_json::from_str::<serde_json::Value>(&body) {
-            Ok(serde_json::Value::String(key)) => key,
-            _ => {
-                return Err(ApiError::Unexpected(
-                    "the new key is not a JSON string".to_owned(),
-                ));
-            }
-        };
-        if key.is_empty() {
-            return Err(ApiError::Unexpected("the new key is empty".to_owned()));
+        let answer = send(req).await?;
+        match serde_json::from_str::<serde_json::Value>(answer.text()) {
+            Ok(serde_json::Value::String(key)) if !key.is_empty() => Ok(key),
+            _ => Err(unexpected("the new key is not a non-empty JSON string")),
         }
-        Ok(key)
     }
 
     /// The keys named exactly `name` that the token's user can see.
@@ -217,77 +182,39 @@ impl Balena {
             "/v7/api_key?$select=id,name&$filter={}",
             percent_encode(&filter)
         );
-        let req = self.request(Method::GET, &path, Some(token));
-        let body = self.send(req, &[token]).await?;
         #[derive(Deserialize)]
         struct Listing {
             d: Vec<KeyRef>,
         }
-        let listing: Listing = serde_json::from_str(&body).map_err(|e| {
-            ApiError::Unexpected(format!("the key listing is not {{\"d\": [...]}}: {e}"))
-        })?;
+        let listing: Listing = send(self.http.get(&path).bearer_auth(token))
+            .await?
+            .json()?;
         // The filter is the server's; keep only exact matches all the same.
         Ok(listing.d.into_iter().filter(|k| k.name == name).collect())
     }
 
     /// Deletes key `id`.
     pub async fn delete_key(&self, token: &str, id: u64) -> Result<Deleted, ApiError> {
-        let req = self.request(Method::DELETE, &format!("/v7/api_key({id})"), Some(token));
-        match self.send(req, &[token]).await {
+        let req = self
+            .http
+            .delete(&format!("/v7/api_key({id})"))
+            .bearer_auth(token);
+        match send(req).await {
             Ok(_) => Ok(Deleted::Now),
-            Err(ApiError::Status { status: 404, .. }) => Ok(Deleted::AlreadyGone),
+            Err(ApiError::Failed(e)) if e.http_status() == Some(404) => Ok(Deleted::AlreadyGone),
             Err(e) => Err(e),
         }
     }
+}
 
-    fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
-        let req = self.http.request(method, format!("{}{path}", self.base));
-        match token {
-            Some(token) => req.bearer_auth(token),
-            None => req,
-        }
-    }
+/// Sends `req`: a 2xx answer, or the failure in balena's terms.
+async fn send(req: UpstreamRequest) -> Result<UpstreamResponse, ApiError> {
+    Ok(req.send().await?)
+}
 
-    /// Sends `req`; a 2xx answer gives its body. `secrets` are what the
-    /// request carried, redacted from any excerpt of the answer.
-    async fn send(&self, req: RequestBuilder, secrets: &[&str]) -> Result<String, ApiError> {
-        let resp = req.send().await.map_err(|e| self.transport(&e))?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(|e| self.transport(&e))?;
-        if status.is_success() {
-            return Ok(body);
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(if body.contains(FRESH_AUTH) {
-                ApiError::FreshAuthRequired
-            } else {
-                ApiError::Unauthorized
-            });
-        }
-        Err(ApiError::Status {
-            status: status.as_u16(),
-            detail: excerpt(&body, secrets),
-        })
-    }
-
-    fn transport(&self, err: &reqwest::Error) -> ApiError {
-        if err.is_timeout() {
-            return ApiError::Timeout(self.timeout);
-        }
-        // reqwest's own text is terse ("error sending request for url");
-        // the causes say what happened ("Connection refused").
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        ApiError::Transport(text)
-    }
+/// A 2xx answer that is not what the API documents.
+fn unexpected(why: &str) -> ApiError {
+    ApiError::Failed(UpstreamError::unexpected("balena", why))
 }
 
 /// A session token from a text/plain answer (tolerating a JSON string).
@@ -298,172 +225,14 @@ fn token_text(body: &str) -> Result<String, ApiError> {
         _ => text.to_owned(),
     };
     if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::Unexpected(
-            "the answer is not a session token".to_owned(),
-        ));
+        return Err(unexpected("the answer is not a session token"));
     }
     Ok(token)
-}
-
-/// At most [`EXCERPT_CHARS`] characters of an answer, on one line, with
-/// every secret the request carried replaced.
-fn excerpt(body: &str, secrets: &[&str]) -> String {
-    let mut text = body.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "[redacted]");
-    }
-    let one_line: String = text
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    match one_line.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}...", &one_line[..cut]),
-        None => one_line,
-    }
 }
 
 /// An OData string literal: `'` doubled inside single quotes.
 pub fn odata_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Checks a base URL: `http(s)://host[:port][/path]`, without credentials,
-/// query or fragment. Returns it without a trailing slash. The error does
-/// not repeat the URL (it might hold credentials).
-pub fn normalize_url(text: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(text.trim()).map_err(|e| {
-        format!("url is not a valid URL ({e}); expected https://host[:port][/path]")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("url must start with https:// or http://".to_owned());
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("url has no host".to_owned());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("url must not contain credentials; the roles hold them".to_owned());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("url must not have a query or a fragment".to_owned());
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// The certificates of a PEM text; an error unless it holds at least one.
-pub fn parse_ca_cert(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("ca_cert is not valid PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err("ca_cert holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned());
-    }
-    Ok(certs)
-}
-
-/// The HTTP client for calls to balena: hickory for names, rustls with
-/// ring, the system's roots plus `ca_cert`, no redirects, `timeout` per call.
-///
-/// A machine without system roots can still use plain `http://` (or
-/// `ca_cert`); `https_needed` makes their absence an error instead.
-pub fn http_client(
-    timeout: Duration,
-    ca_cert: Option<&str>,
-    https_needed: bool,
-) -> Result<reqwest::Client, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let extra_roots = match ca_cert {
-        Some(pem) => parse_ca_cert(pem)?,
-        None => Vec::new(),
-    };
-    let verifier: Arc<dyn ServerCertVerifier> =
-        match rustls_platform_verifier::Verifier::new_with_extra_roots(
-            extra_roots,
-            provider.clone(),
-        ) {
-            Ok(verifier) => Arc::new(verifier),
-            Err(e) if https_needed => {
-                return Err(format!(
-                    "no CA certificates to check balena's TLS certificate with ({e}); \
-                     install the system's CA bundle or set ca_cert"
-                ));
-            }
-            Err(_) => Arc::new(NoTrust),
-        };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!(
-            "vault-plugin-secrets-balena/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-        .map_err(|e| format!("building the HTTP client failed: {e}"))
-}
-
-/// A verifier that trusts nothing: the TLS setup of a client that only
-/// speaks plain HTTP on a machine without CA certificates.
-#[derive(Debug)]
-struct NoTrust;
-
-impl ServerCertVerifier for NoTrust {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(
-            "no CA certificates are available on this system; set ca_cert".to_owned(),
-        ))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no trusted certificates".to_owned()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no trusted certificates".to_owned()))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// A time in UTC as `YYYY-MM-DDTHH:MM:SSZ`, or with `millis` as
@@ -502,6 +271,8 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
+    use vault_plugin_sdk::upstream::UpstreamErrorKind;
+
     use super::*;
 
     #[test]
@@ -535,50 +306,6 @@ mod tests {
     }
 
     #[test]
-    fn url_table() {
-        let cases = [
-            (
-                "https://api.balena-cloud.com",
-                Ok("https://api.balena-cloud.com"),
-            ),
-            (
-                "https://api.balena-cloud.com/",
-                Ok("https://api.balena-cloud.com"),
-            ),
-            ("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080")),
-            (
-                "https://bal.example:8443/api/",
-                Ok("https://bal.example:8443/api"),
-            ),
-            ("ftp://x", Err("https://")),
-            ("api.balena-cloud.com", Err("not a valid URL")),
-            ("https://u:p@host", Err("credentials")),
-            ("https://host/?a=1", Err("query")),
-            ("https://host/#x", Err("fragment")),
-            ("", Err("not a valid URL")),
-        ];
-        for (input, want) in cases {
-            match (normalize_url(input), want) {
-                (Ok(got), Ok(want)) => assert_eq!(got, want, "{input}"),
-                (Err(got), Err(frag)) => {
-                    assert!(got.contains(frag), "{input}: {got}");
-                    assert!(!got.contains("u:p"), "{got}");
-                }
-                (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn excerpts_are_short_one_line_and_redacted() {
-        let body = format!("bad token s3cret\n{}", "x".repeat(500));
-        let got = excerpt(&body, &["s3cret", ""]);
-        assert!(got.starts_with("bad token [redacted] x"), "{got}");
-        assert!(!got.contains('\n'));
-        assert_eq!(got.chars().count(), EXCERPT_CHARS + 3);
-    }
-
-    #[test]
     fn session_tokens_are_read_from_text_or_a_json_string() {
         assert_eq!(token_text(" a.b.c\n").as_deref(), Ok("a.b.c"));
         assert_eq!(token_text("\"a.b.c\"").as_deref(), Ok("a.b.c"));
@@ -587,27 +314,17 @@ mod tests {
     }
 
     #[test]
-    fn ca_cert_must_hold_a_certificate() {
-        assert!(
-            parse_ca_cert("hello")
-                .unwrap_err()
-                .contains("no PEM certificate")
-        );
-        let garbled = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
-        assert!(parse_ca_cert(garbled).is_err());
-    }
-
-    #[test]
     fn refusals_are_the_4xx_answers() {
         assert!(ApiError::Unauthorized.is_refusal());
         assert!(ApiError::FreshAuthRequired.is_refusal());
-        let status = |status| ApiError::Status {
-            status,
-            detail: String::new(),
-        };
+        let status = |status| ApiError::from(UpstreamError::status("balena", status, "", &[]));
         assert!(status(400).is_refusal());
         assert!(!status(503).is_refusal());
-        assert!(!ApiError::Timeout(Duration::from_secs(1)).is_refusal());
+        let timeout = UpstreamErrorKind::Timeout(Duration::from_secs(1));
+        assert!(!ApiError::Failed(UpstreamError::new("balena", timeout)).is_refusal());
         assert_eq!(status(503).to_string(), "balena answered 503");
+        assert_eq!(status(401), ApiError::Unauthorized);
+        let fresh = UpstreamError::status("balena", 401, FRESH_AUTH, &[]);
+        assert_eq!(ApiError::from(fresh), ApiError::FreshAuthRequired);
     }
 }

@@ -29,57 +29,35 @@ mod roles;
 mod session;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use vault_plugin_sdk::framework::BuildError;
+use vault_plugin_sdk::upstream::UpstreamCache;
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share: caches only, never the source of
 /// truth (that is storage, read on every request).
-#[derive(Default)]
+#[derive(Debug)]
 pub struct State {
-    /// The HTTP client for the current config's timeout and CA, reused
-    /// across requests (building one reads the system's CA bundle).
-    http: Mutex<Option<(HttpSettings, reqwest::Client)>>,
+    /// The HTTP client for the current config, reused across requests
+    /// (building one reads the system's CA bundle).
+    upstream: UpstreamCache,
     /// When the periodic function last tried to refresh each stored
     /// session, so a failing refresh is retried hourly, not every minute.
     refresh_attempts: Mutex<HashMap<String, SystemTime>>,
 }
 
-impl std::fmt::Debug for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State").finish_non_exhaustive()
+impl Default for State {
+    fn default() -> Self {
+        State {
+            upstream: UpstreamCache::new("balena").user_agent(vault_plugin_sdk::user_agent!()),
+            refresh_attempts: Mutex::default(),
+        }
     }
-}
-
-/// What an HTTP client is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HttpSettings {
-    timeout: Duration,
-    ca_cert: Option<String>,
-    https: bool,
 }
 
 impl State {
-    /// The HTTP client for `settings`, built once and then reused.
-    fn http_client(&self, settings: HttpSettings) -> Result<reqwest::Client> {
-        let mut cached = self.http.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((have, client)) = cached.as_ref()
-            && *have == settings
-        {
-            return Ok(client.clone());
-        }
-        let client = client::http_client(
-            settings.timeout,
-            settings.ca_cert.as_deref(),
-            settings.https,
-        )
-        .map_err(Error::bad_request)?;
-        *cached = Some((settings, client.clone()));
-        Ok(client)
-    }
-
     /// Whether a refresh of the session stored at `key` was tried within
     /// `within`; records this attempt when it was not.
     fn refresh_due(&self, key: &str, now: SystemTime, within: Duration) -> bool {
@@ -166,6 +144,11 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         .wal_rollback(creds::roll_back)
         .wal_rollback_min_age(wal_rollback_min_age)
         .periodic(session::refresh_sessions)
+        .invalidate(|state: Arc<State>, key: String| async move {
+            if key == config::CONFIG.key() {
+                state.upstream.clear();
+            }
+        })
         .build()
 }
 
