@@ -81,8 +81,7 @@ impl ReplicationState {
     pub const PERFORMANCE_STANDBY: Self = Self(1 << 14);
 
     /// OpenBao without HA storage, such as the dev server (12288).
-    pub const OPENBAO_WITHOUT_HA: Self =
-        Self(Self::DR_DISABLED.0 | Self::PERFORMANCE_DISABLED.0);
+    pub const OPENBAO_WITHOUT_HA: Self = Self(Self::DR_DISABLED.0 | Self::PERFORMANCE_DISABLED.0);
     /// OpenBao's active HA node (8224).
     pub const OPENBAO_ACTIVE: Self = Self(Self::DR_DISABLED.0 | Self::PERFORMANCE_PRIMARY.0);
     /// OpenBao's standby node, and every HA node during the read-only phase
@@ -373,9 +372,19 @@ mod tests {
     fn the_states_openbao_reports_decode_and_say_whether_storage_is_writable() {
         // (state, local mount, read-only, shown as)
         let table = [
-            (12288, false, false, "performance-disabled|dr-disabled (12288)"),
+            (
+                12288,
+                false,
+                false,
+                "performance-disabled|dr-disabled (12288)",
+            ),
             (8224, false, false, "performance-primary|dr-disabled (8224)"),
-            (24576, false, true, "dr-disabled|performance-standby (24576)"),
+            (
+                24576,
+                false,
+                true,
+                "dr-disabled|performance-standby (24576)",
+            ),
             (24576, true, true, "dr-disabled|performance-standby (24576)"),
             (1 << 6, false, true, "performance-secondary (64)"),
             (1 << 6, true, false, "performance-secondary (64)"),
@@ -384,12 +393,19 @@ mod tests {
         ];
         for (bits, local, read_only, shown) in table {
             let state = ReplicationState(bits);
-            assert_eq!(state.storage_read_only(local), read_only, "{bits} local={local}");
+            assert_eq!(
+                state.storage_read_only(local),
+                read_only,
+                "{bits} local={local}"
+            );
             assert_eq!(state.to_string(), shown);
         }
         assert_eq!(ReplicationState::OPENBAO_STANDBY, ReplicationState(24576));
         assert_eq!(ReplicationState::OPENBAO_ACTIVE, ReplicationState(8224));
-        assert_eq!(ReplicationState::OPENBAO_WITHOUT_HA, ReplicationState(12288));
+        assert_eq!(
+            ReplicationState::OPENBAO_WITHOUT_HA,
+            ReplicationState(12288)
+        );
     }
 
     #[tokio::test]
@@ -399,7 +415,12 @@ mod tests {
             local_mount,
             ..StaticSystemView::default()
         };
-        assert!(StaticSystemView::default().storage_writable().await.unwrap());
+        assert!(
+            StaticSystemView::default()
+                .storage_writable()
+                .await
+                .unwrap()
+        );
         let active = view(ReplicationState::OPENBAO_ACTIVE, false);
         assert!(active.storage_writable().await.unwrap());
         let standby = view(ReplicationState::OPENBAO_STANDBY, false);

@@ -333,7 +333,10 @@ async fn on_a_standby_hooks_and_ticks_write_nothing_and_writes_go_to_the_active_
     assert_eq!(tb.storage().list("kv/").await.unwrap(), before, "tidied");
     // A write, and the WAL entry before any upstream key: the host's
     // read-only error, unchanged, so the host forwards them.
-    for (op, path) in [(Operation::Update, "kv/new"), (Operation::Read, "creds/dev")] {
+    for (op, path) in [
+        (Operation::Update, "kv/new"),
+        (Operation::Read, "creds/dev"),
+    ] {
         let err = tb
             .request(op, path)
             .field("value", "y")
@@ -342,12 +345,19 @@ async fn on_a_standby_hooks_and_ticks_write_nothing_and_writes_go_to_the_active_
             .unwrap_err();
         assert!(matches!(err, Error::ReadOnly), "{path}: {err:?}");
     }
-    assert_eq!(fake.created(), 0, "an upstream key was created on a standby");
+    assert_eq!(
+        fake.created(),
+        0,
+        "an upstream key was created on a standby"
+    );
 
     tb.set_standby(false);
     tb.initialize().await.unwrap();
     tb.tick(true).await.unwrap();
     let info = tb.request(Operation::Read, "info").data_of().await.unwrap();
     assert_eq!(info["initializations"], 1);
-    assert!(tb.storage().list("kv/").await.unwrap().is_empty(), "not tidied");
+    assert!(
+        tb.storage().list("kv/").await.unwrap().is_empty(),
+        "not tidied"
+    );
 }

@@ -254,7 +254,9 @@ impl pb::backend_server::Backend for BackendService {
             // restart its core when a mount is created; the host initializes
             // the mount again once the node is active.
             Err(Error::ReadOnly) => {
-                tracing::debug!("initialize stopped at a write to read-only storage; it runs again on the active node");
+                tracing::debug!(
+                    "initialize stopped at a write to read-only storage; it runs again on the active node"
+                );
                 None
             }
             Err(err) => Some(convert::error::to_proto(err)),

@@ -530,7 +530,9 @@ impl<S: Send + Sync + 'static> Backend<S> {
             match req.system_view().storage_writable().await {
                 Ok(true) => failures.extend(self.roll_back_wal(&req).await),
                 Ok(false) => {
-                    tracing::debug!("storage is read-only on this node; WAL rollbacks run on the active node");
+                    tracing::debug!(
+                        "storage is read-only on this node; WAL rollbacks run on the active node"
+                    );
                 }
                 Err(err) => failures.push(format!("asking whether storage is writable: {err}")),
             }

@@ -59,7 +59,11 @@ async fn roll_back(state: Arc<State>, _: Request, _: Pending) -> Result<()> {
 /// what reaches the host.
 async fn initialize(state: Arc<State>, ctx: HookContext) -> Result<()> {
     let writable = ctx.storage_writable().await?;
-    state.writable_seen_by_initialize.lock().unwrap().push(writable);
+    state
+        .writable_seen_by_initialize
+        .lock()
+        .unwrap()
+        .push(writable);
     ctx.storage.put_json("initialized", &true).await?;
     Ok(())
 }
@@ -114,7 +118,10 @@ async fn hooks_see_whether_storage_is_writable() {
     tb.set_standby(true);
     let err = tb.initialize().await.unwrap_err();
     assert!(matches!(err, Error::ReadOnly), "{err:?}");
-    assert_eq!(*state.writable_seen_by_initialize.lock().unwrap(), [true, false]);
+    assert_eq!(
+        *state.writable_seen_by_initialize.lock().unwrap(),
+        [true, false]
+    );
 }
 
 #[tokio::test]
@@ -133,5 +140,8 @@ async fn a_tick_on_a_standby_succeeds_and_leaves_wal_entries_to_the_active_node(
     tb.tick(true).await.unwrap();
     assert_eq!(state.rolled_back.load(Ordering::SeqCst), 1);
     assert!(list_wal(tb.storage()).await.unwrap().is_empty());
-    assert_eq!(tb.storage().get_json::<u32>("last_tick").await.unwrap(), Some(1));
+    assert_eq!(
+        tb.storage().get_json::<u32>("last_tick").await.unwrap(),
+        Some(1)
+    );
 }
