@@ -10,7 +10,7 @@ use super::{Storage, StorageEntry, StorageError};
 /// Reads go to the wrapped storage; every write (`put`, `delete`) fails with
 /// [`StorageError::ReadOnly`], the error a plugin gets from the host on a
 /// standby node or during the read-only phase of an unseal. The test kit
-/// uses it for [`TestBackend::set_standby`](crate::testing::TestBackend::set_standby).
+/// (feature `test-util`) uses it for `TestBackend::set_standby`.
 #[derive(Clone)]
 pub struct ReadOnlyStorage {
     inner: Arc<dyn Storage>,
