@@ -69,8 +69,9 @@ impl<B: LogicalBackend> TestBackend<B> {
         }
     }
 
-    /// Runs what follows as on an OpenBao standby node (`true`) or the
-    /// active node (`false`, the start). On a standby, the system view
+    /// Runs what follows as on an OpenBao standby node (`true`), or again
+    /// with the storage and system view the test kit started with
+    /// (`false`). On a standby, the system view
     /// reports [`ReplicationState::OPENBAO_STANDBY`] and every storage write
     /// fails with [`StorageError::ReadOnly`](crate::storage::StorageError::ReadOnly),
     /// as the host's do; reads see what is stored. [`storage`](Self::storage)
