@@ -1,4 +1,8 @@
-//! Integration-test harness: runs our plugins inside a real OpenBao dev server.
+//! Integration-test harness: runs our plugins inside a real OpenBao server.
+//!
+//! Most tests use a dev server; [`prod::ProdServer`] is the production shape
+//! (raft storage, TLS, init and unseal, restarts). Both hand out a
+//! [`BaoClient`]: the `bao` CLI and the plugin catalog helpers.
 //!
 //! Every test starts its own throw-away server with [`BaoServer::start`]. Each
 //! server gets a free loopback port, its own temporary directory (an initially
@@ -28,12 +32,15 @@
 pub mod fake_balena;
 pub mod fake_http;
 pub mod fake_keys;
+pub mod prod;
+pub mod test_ca;
 
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -225,22 +232,44 @@ fn locate_bao() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// What talks to one server: the `bao` CLI with the server's address, a
+/// token and (for TLS) its CA, and the server's plugin directory for the
+/// catalog helpers. [`BaoServer`] and [`prod::ProdServer`] dereference to it.
+#[derive(Debug, Clone)]
+pub struct BaoClient {
+    bin: PathBuf,
+    addr: String,
+    token: String,
+    /// PEM file of the CA of the server's TLS certificate, if it has one.
+    ca_cert: Option<PathBuf>,
+    /// `HOME` of every CLI run: the server's temp dir.
+    home: PathBuf,
+    plugin_dir: PathBuf,
+}
+
 /// A running OpenBao dev server (`bao server -dev`), stopped on drop.
 ///
 /// The server listens on `127.0.0.1:<free port>` with root token
 /// [`ROOT_TOKEN`], logs at debug level to [`log_path`](Self::log_path), and
-/// loads plugins from [`plugin_dir`](Self::plugin_dir), which starts empty (a
+/// loads plugins from [`plugin_dir`](BaoClient::plugin_dir), which starts empty (a
 /// dev server auto-mounts binaries already present there and exits if that
-/// fails, so binaries are copied in only by [`install_plugin`](Self::install_plugin)).
+/// fails, so binaries are copied in only by [`install_plugin`](BaoClient::install_plugin)).
+/// The CLI and catalog helpers come from [`BaoClient`], through `Deref`.
 pub struct BaoServer {
     child: Child,
     port: u16,
-    addr: String,
-    bin: PathBuf,
-    plugin_dir: PathBuf,
+    client: BaoClient,
     log_path: PathBuf,
     // Declared last: removed only after `Drop::drop` stopped the processes.
     dir: tempfile::TempDir,
+}
+
+impl Deref for BaoServer {
+    type Target = BaoClient;
+
+    fn deref(&self) -> &BaoClient {
+        &self.client
+    }
 }
 
 impl BaoServer {
@@ -314,12 +343,18 @@ impl BaoServer {
         let child = cmd
             .spawn()
             .with_context(|| format!("spawning {}", bin.display()))?;
+        let client = BaoClient {
+            bin: bin.to_path_buf(),
+            addr,
+            token: ROOT_TOKEN.to_owned(),
+            ca_cert: None,
+            home: dir.path().to_path_buf(),
+            plugin_dir,
+        };
         Ok(BaoServer {
             child,
             port,
-            addr,
-            bin: bin.to_path_buf(),
-            plugin_dir,
+            client,
             log_path,
             dir,
         })
@@ -353,11 +388,6 @@ impl BaoServer {
         }
     }
 
-    /// Base URL of the server, e.g. `http://127.0.0.1:41234`.
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
     /// TCP port the server listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
@@ -368,11 +398,6 @@ impl BaoServer {
         self.child.id()
     }
 
-    /// Path of the `bao` binary this server runs.
-    pub fn bin(&self) -> &Path {
-        &self.bin
-    }
-
     /// The server's log file (its stdout and stderr, debug level).
     pub fn log_path(&self) -> &Path {
         &self.log_path
@@ -380,20 +405,42 @@ impl BaoServer {
 
     /// The server log so far (lossy UTF-8; empty if it cannot be read).
     pub fn log_contents(&self) -> String {
-        fs::read(&self.log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        read_log(&self.log_path)
+    }
+}
+
+impl BaoClient {
+    /// Base URL of the server, e.g. `http://127.0.0.1:41234`.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
-    /// The server's `-dev-plugin-dir` (empty at start).
+    /// Path of the `bao` binary this server runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The token every CLI run uses (the root token).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The PEM file of the CA of the server's TLS certificate (`None` for
+    /// a server without TLS).
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+
+    /// The server's plugin directory (empty at start).
     pub fn plugin_dir(&self) -> &Path {
         &self.plugin_dir
     }
 
     /// Run the `bao` CLI against this server and return its output, whatever its status.
     ///
-    /// The child gets `BAO_ADDR`/`VAULT_ADDR` and `BAO_TOKEN`/`VAULT_TOKEN`, no
-    /// other `BAO_*`/`VAULT_*` variables from our environment, `HOME` set to the
+    /// The child gets `BAO_ADDR`/`VAULT_ADDR`, `BAO_TOKEN`/`VAULT_TOKEN`
+    /// and, for a TLS server, `BAO_CACERT`/`VAULT_CACERT`; no other
+    /// `BAO_*`/`VAULT_*` variables from our environment, `HOME` set to the
     /// server's temp dir, and no stdin.
     ///
     /// # Panics
@@ -429,13 +476,15 @@ impl BaoServer {
     fn bao_command(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args);
-        clean_env(&mut cmd, self.dir.path());
+        clean_env(&mut cmd, &self.home);
         cmd.env("BAO_ADDR", &self.addr)
             .env("VAULT_ADDR", &self.addr)
-            .env("BAO_TOKEN", ROOT_TOKEN)
-            .env("VAULT_TOKEN", ROOT_TOKEN)
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null());
+            .env("BAO_TOKEN", &self.token)
+            .env("VAULT_TOKEN", &self.token);
+        if let Some(ca) = &self.ca_cert {
+            cmd.env("BAO_CACERT", ca).env("VAULT_CACERT", ca);
+        }
+        cmd.envs(envs.iter().copied()).stdin(Stdio::null());
         cmd
     }
 
@@ -485,7 +534,9 @@ impl BaoServer {
             )
         })
     }
+}
 
+impl BaoServer {
     /// Make an HTTP request to the server's API with the root token.
     ///
     /// `path` may be given with or without the `/v1/` prefix (`"sys/health"` and
@@ -523,7 +574,9 @@ impl BaoServer {
         };
         (status, value)
     }
+}
 
+impl BaoClient {
     /// Copy `binary` into the plugin directory as `name` (mode 755) and register
     /// it in the catalog as a `kind` plugin (`"secret"` or `"auth"`) with its
     /// SHA-256 and `version` (a leading `v` is added if missing). Returns the
@@ -628,68 +681,84 @@ impl BaoServer {
     pub fn enable_auth(&self, name: &str, mount: &str) {
         self.bao_ok(&["auth", "enable", &format!("-path={mount}"), name]);
     }
-
-    fn stop(&mut self) -> Option<ExitStatus> {
-        let pgid = self.child.id() as libc::pid_t;
-        signal_group(pgid, libc::SIGTERM);
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-                Ok(None) | Err(_) => {
-                    signal_group(pgid, libc::SIGKILL);
-                    break self.child.wait().ok();
-                }
-            }
-        };
-        // Plugin processes orphaned by the server are still in its group.
-        signal_group(pgid, libc::SIGKILL);
-        status
-    }
-
-    fn keep_log(&self) -> Option<PathBuf> {
-        let dir = target_root().join("integration-logs");
-        fs::create_dir_all(&dir).ok()?;
-        let test = thread::current()
-            .name()
-            .unwrap_or("test")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>();
-        let dest = dir.join(format!("{test}-{}.log", self.port));
-        fs::copy(&self.log_path, &dest).ok()?;
-        Some(dest)
-    }
 }
 
 impl Drop for BaoServer {
     fn drop(&mut self) {
-        self.stop();
-        if thread::panicking() {
-            let log = self.log_contents();
-            let kept = self
-                .keep_log()
-                .map(|p| format!(" (full log kept at {})", p.display()))
-                .unwrap_or_default();
-            eprintln!(
-                "===== OpenBao server log, last {LOG_TAIL_LINES} lines{kept} =====\n{}\n===== end of server log =====",
-                tail(&log, LOG_TAIL_LINES)
-            );
-        }
+        stop_process_group(&mut self.child, libc::SIGTERM);
+        report_log_if_panicking(&self.log_path, self.port);
     }
+}
+
+/// Sends `sig` to the process group of `child` (a server started in a group
+/// of its own), waits up to [`SHUTDOWN_TIMEOUT`] for the server to exit,
+/// then kills the group, reaching plugin processes the server left behind.
+fn stop_process_group(child: &mut Child, sig: libc::c_int) -> Option<ExitStatus> {
+    let pgid = child.id() as libc::pid_t;
+    signal_group(pgid, sig);
+    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            Ok(None) | Err(_) => {
+                signal_group(pgid, libc::SIGKILL);
+                break child.wait().ok();
+            }
+        }
+    };
+    // Plugin processes orphaned by the server are still in its group.
+    signal_group(pgid, libc::SIGKILL);
+    status
+}
+
+/// When the test is panicking: prints the tail of the server log at
+/// `log_path` to stderr and keeps a copy under `target/integration-logs/`.
+fn report_log_if_panicking(log_path: &Path, port: u16) {
+    if !thread::panicking() {
+        return;
+    }
+    let log = read_log(log_path);
+    let kept = keep_log(log_path, port)
+        .map(|p| format!(" (full log kept at {})", p.display()))
+        .unwrap_or_default();
+    eprintln!(
+        "===== OpenBao server log, last {LOG_TAIL_LINES} lines{kept} =====\n{}\n===== end of server log =====",
+        tail(&log, LOG_TAIL_LINES)
+    );
+}
+
+fn keep_log(log_path: &Path, port: u16) -> Option<PathBuf> {
+    let dir = target_root().join("integration-logs");
+    fs::create_dir_all(&dir).ok()?;
+    let test = thread::current()
+        .name()
+        .unwrap_or("test")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>();
+    let dest = dir.join(format!("{test}-{port}.log"));
+    fs::copy(log_path, &dest).ok()?;
+    Some(dest)
+}
+
+/// A server log (lossy UTF-8; empty if it cannot be read).
+fn read_log(log_path: &Path) -> String {
+    fs::read(log_path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 impl std::fmt::Debug for BaoServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BaoServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.client.addr)
             .field("pid", &self.child.id())
             .field("dir", &self.dir.path())
             .finish()

@@ -45,6 +45,15 @@ pub enum Error {
     /// that no longer exists anywhere); the host stops retrying.
     #[error("{0}")]
     Unrecoverable(String),
+    /// A storage write was refused because storage is read-only on this node
+    /// (a standby, or the read-only phase of an unseal). It reaches the host
+    /// as the host's own error, so the host forwards the request to the
+    /// active node and the caller sees the active node's answer (a 500 only
+    /// where the host cannot forward). `?` on a
+    /// [`StorageError::ReadOnly`](crate::storage::StorageError::ReadOnly)
+    /// gives this variant.
+    #[error("{}", crate::storage::READ_ONLY_MESSAGE)]
+    ReadOnly,
     /// Anything else: HTTP 500 with this message (log details, do not put
     /// secrets in it).
     #[error("{0}")]
@@ -90,14 +99,17 @@ impl Error {
             Self::UnsupportedOperation => 405,
             Self::Coded { status, .. } => *status,
             Self::Upstream(_) => 502,
-            Self::Unrecoverable(_) | Self::Internal(_) => 500,
+            Self::Unrecoverable(_) | Self::ReadOnly | Self::Internal(_) => 500,
         }
     }
 }
 
 impl From<crate::storage::StorageError> for Error {
     fn from(err: crate::storage::StorageError) -> Self {
-        Self::Internal(err.to_string())
+        match err {
+            crate::storage::StorageError::ReadOnly => Self::ReadOnly,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

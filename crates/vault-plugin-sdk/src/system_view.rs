@@ -40,9 +40,97 @@ pub struct HostVersion {
     pub metadata: String,
 }
 
-/// The replication state bits of the cluster (0 on OpenBao and Vault CE).
+/// The replication state of the node serving the mount: a set of bits, as
+/// Vault's `consts.ReplicationState` defines them.
+///
+/// Never 0 on a current host. Measured on OpenBao 2.7.2 (the value a plugin
+/// gets at the time):
+///
+/// | value | bits | where |
+/// |---|---|---|
+/// | 12288 | `DR_DISABLED`, `PERFORMANCE_DISABLED` | a server without HA storage (the dev server) |
+/// | 24576 | `DR_DISABLED`, `PERFORMANCE_STANDBY` | a standby node of a raft cluster, and every HA node during the read-only phase of each unseal: storage is read-only |
+/// | 8224 | `DR_DISABLED`, `PERFORMANCE_PRIMARY` | the active node of an HA server (a single raft node too) |
+///
+/// OpenBao has no replication of its own; it reuses the bits to tell a
+/// standby that serves reads (`PERFORMANCE_STANDBY`) from the active node.
+/// [`SystemView::storage_writable`] turns them into the answer a plugin needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReplicationState(pub i32);
+
+impl ReplicationState {
+    /// The primary of performance replication; OpenBao's active HA node.
+    pub const PERFORMANCE_PRIMARY: Self = Self(1 << 5);
+    /// A performance secondary: replicated storage is read-only, local
+    /// mounts are writable.
+    pub const PERFORMANCE_SECONDARY: Self = Self(1 << 6);
+    /// The primary of disaster-recovery replication.
+    pub const DR_PRIMARY: Self = Self(1 << 8);
+    /// A disaster-recovery secondary: storage is read-only.
+    pub const DR_SECONDARY: Self = Self(1 << 9);
+    /// Performance replication is being set up.
+    pub const PERFORMANCE_BOOTSTRAPPING: Self = Self(1 << 10);
+    /// Disaster-recovery replication is being set up.
+    pub const DR_BOOTSTRAPPING: Self = Self(1 << 11);
+    /// Performance replication is off.
+    pub const PERFORMANCE_DISABLED: Self = Self(1 << 12);
+    /// Disaster-recovery replication is off.
+    pub const DR_DISABLED: Self = Self(1 << 13);
+    /// A standby that serves reads; OpenBao's standby nodes, and every HA
+    /// node while it unseals. Storage is read-only.
+    pub const PERFORMANCE_STANDBY: Self = Self(1 << 14);
+
+    /// OpenBao without HA storage, such as the dev server (12288).
+    pub const OPENBAO_WITHOUT_HA: Self = Self(Self::DR_DISABLED.0 | Self::PERFORMANCE_DISABLED.0);
+    /// OpenBao's active HA node (8224).
+    pub const OPENBAO_ACTIVE: Self = Self(Self::DR_DISABLED.0 | Self::PERFORMANCE_PRIMARY.0);
+    /// OpenBao's standby node, and every HA node during the read-only phase
+    /// of an unseal (24576).
+    pub const OPENBAO_STANDBY: Self = Self(Self::DR_DISABLED.0 | Self::PERFORMANCE_STANDBY.0);
+
+    const NAMES: [(Self, &'static str); 9] = [
+        (Self::PERFORMANCE_PRIMARY, "performance-primary"),
+        (Self::PERFORMANCE_SECONDARY, "performance-secondary"),
+        (Self::DR_PRIMARY, "dr-primary"),
+        (Self::DR_SECONDARY, "dr-secondary"),
+        (Self::PERFORMANCE_BOOTSTRAPPING, "performance-bootstrapping"),
+        (Self::DR_BOOTSTRAPPING, "dr-bootstrapping"),
+        (Self::PERFORMANCE_DISABLED, "performance-disabled"),
+        (Self::DR_DISABLED, "dr-disabled"),
+        (Self::PERFORMANCE_STANDBY, "performance-standby"),
+    ];
+
+    /// Whether any bit of `flags` is set (Go's `HasState`).
+    pub fn has(self, flags: Self) -> bool {
+        self.0 & flags.0 != 0
+    }
+
+    /// Whether storage is read-only here for a mount that is `local_mount`
+    /// or not: on a standby, a DR secondary, and a performance secondary
+    /// unless the mount is local (the rule OpenBao's builtin plugins follow).
+    pub fn storage_read_only(self, local_mount: bool) -> bool {
+        self.has(Self::PERFORMANCE_STANDBY)
+            || self.has(Self::DR_SECONDARY)
+            || (self.has(Self::PERFORMANCE_SECONDARY) && !local_mount)
+    }
+}
+
+/// The names of the set bits and the number, e.g.
+/// `dr-disabled|performance-standby (24576)`.
+impl std::fmt::Display for ReplicationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = Self::NAMES
+            .iter()
+            .filter(|(flag, _)| self.has(*flag))
+            .map(|(_, name)| *name)
+            .collect();
+        if names.is_empty() {
+            write!(f, "none ({})", self.0)
+        } else {
+            write!(f, "{} ({})", names.join("|"), self.0)
+        }
+    }
+}
 
 /// What a mount can learn about itself and the server.
 #[async_trait]
@@ -53,7 +141,7 @@ pub trait SystemView: Send + Sync {
     async fn max_lease_ttl(&self) -> Result<Duration, SystemViewError>;
     /// Whether the mount is tainted (being unmounted).
     async fn tainted(&self) -> Result<bool, SystemViewError>;
-    /// The cluster's replication state.
+    /// The replication state of the node serving the mount.
     async fn replication_state(&self) -> Result<ReplicationState, SystemViewError>;
     /// Whether the mount is local (not replicated).
     async fn local_mount(&self) -> Result<bool, SystemViewError>;
@@ -63,6 +151,28 @@ pub trait SystemView: Send + Sync {
     async fn plugin_env(&self) -> Result<HostVersion, SystemViewError>;
     /// A password generated by the named password policy.
     async fn generate_password_from_policy(&self, policy: &str) -> Result<String, SystemViewError>;
+
+    /// Whether the mount's storage takes writes on this node. False on an
+    /// OpenBao standby, on every HA node during the read-only phase of each
+    /// unseal (when the host calls setup and initialize a first time), and
+    /// on Vault's performance standbys and secondaries; there a write fails
+    /// with [`StorageError::ReadOnly`](crate::storage::StorageError::ReadOnly).
+    ///
+    /// Derived from [`replication_state`](Self::replication_state) (and
+    /// [`local_mount`](Self::local_mount) on a performance secondary): the
+    /// host sets that state before it mounts anything and keeps it for the
+    /// life of the mount's backend (a node that becomes active mounts
+    /// everything anew), and asking has no side effect. A probe write would
+    /// be a real write on the active node, replicated to every standby.
+    async fn storage_writable(&self) -> Result<bool, SystemViewError> {
+        let state = self.replication_state().await?;
+        let local_mount = if state.has(ReplicationState::PERFORMANCE_SECONDARY) {
+            self.local_mount().await?
+        } else {
+            false
+        };
+        Ok(!state.storage_read_only(local_mount))
+    }
 }
 
 /// A [`SystemView`] with fixed answers: for tests and metadata mode.
@@ -78,6 +188,9 @@ pub struct StaticSystemView {
     pub local_mount: bool,
     /// Answer of [`SystemView::mlock_enabled`].
     pub mlock_enabled: bool,
+    /// Answer of [`SystemView::replication_state`] (default: a server
+    /// without HA, whose storage is writable).
+    pub replication_state: ReplicationState,
     /// Answer of [`SystemView::plugin_env`].
     pub host_version: HostVersion,
     /// Answers of [`SystemView::generate_password_from_policy`], by policy
@@ -95,6 +208,7 @@ impl Default for StaticSystemView {
             tainted: false,
             local_mount: false,
             mlock_enabled: false,
+            replication_state: ReplicationState::OPENBAO_WITHOUT_HA,
             host_version: HostVersion::default(),
             passwords: std::collections::HashMap::new(),
         }
@@ -113,7 +227,7 @@ impl SystemView for StaticSystemView {
         Ok(self.tainted)
     }
     async fn replication_state(&self) -> Result<ReplicationState, SystemViewError> {
-        Ok(ReplicationState::default())
+        Ok(self.replication_state)
     }
     async fn local_mount(&self) -> Result<bool, SystemViewError> {
         Ok(self.local_mount)
@@ -247,5 +361,72 @@ impl SystemView for GrpcSystemView {
             .await
             .map_err(transport)?;
         Ok(reply.into_inner().password)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_states_openbao_reports_decode_and_say_whether_storage_is_writable() {
+        // (state, local mount, read-only, shown as)
+        let table = [
+            (
+                12288,
+                false,
+                false,
+                "performance-disabled|dr-disabled (12288)",
+            ),
+            (8224, false, false, "performance-primary|dr-disabled (8224)"),
+            (
+                24576,
+                false,
+                true,
+                "dr-disabled|performance-standby (24576)",
+            ),
+            (24576, true, true, "dr-disabled|performance-standby (24576)"),
+            (1 << 6, false, true, "performance-secondary (64)"),
+            (1 << 6, true, false, "performance-secondary (64)"),
+            (1 << 9, true, true, "dr-secondary (512)"),
+            (0, false, false, "none (0)"),
+        ];
+        for (bits, local, read_only, shown) in table {
+            let state = ReplicationState(bits);
+            assert_eq!(
+                state.storage_read_only(local),
+                read_only,
+                "{bits} local={local}"
+            );
+            assert_eq!(state.to_string(), shown);
+        }
+        assert_eq!(ReplicationState::OPENBAO_STANDBY, ReplicationState(24576));
+        assert_eq!(ReplicationState::OPENBAO_ACTIVE, ReplicationState(8224));
+        assert_eq!(
+            ReplicationState::OPENBAO_WITHOUT_HA,
+            ReplicationState(12288)
+        );
+    }
+
+    #[tokio::test]
+    async fn storage_writable_follows_the_replication_state_and_the_local_mount() {
+        let view = |state, local_mount| StaticSystemView {
+            replication_state: state,
+            local_mount,
+            ..StaticSystemView::default()
+        };
+        assert!(
+            StaticSystemView::default()
+                .storage_writable()
+                .await
+                .unwrap()
+        );
+        let active = view(ReplicationState::OPENBAO_ACTIVE, false);
+        assert!(active.storage_writable().await.unwrap());
+        let standby = view(ReplicationState::OPENBAO_STANDBY, false);
+        assert!(!standby.storage_writable().await.unwrap());
+        let secondary = ReplicationState::PERFORMANCE_SECONDARY;
+        assert!(!view(secondary, false).storage_writable().await.unwrap());
+        assert!(view(secondary, true).storage_writable().await.unwrap());
     }
 }

@@ -22,6 +22,10 @@
 //! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 //! # }
 //! ```
+//!
+//! [`TestBackend::set_standby`] puts the backend where an OpenBao standby
+//! node (or any HA node while it unseals) runs it: storage read-only, writes
+//! failing with the host's error, and the standby's replication state.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -31,14 +35,18 @@ use serde_json::{Map, Value};
 use crate::Result;
 use crate::backend::{HookContext, LogicalBackend};
 use crate::framework::{Auth, Operation, Request, Response, SecretData};
-use crate::storage::{MemoryStorage, Storage};
-use crate::system_view::{StaticSystemView, SystemView};
+use crate::storage::{MemoryStorage, ReadOnlyStorage, Storage};
+use crate::system_view::{ReplicationState, StaticSystemView, SystemView};
 
 /// A backend with in-memory storage and a static system view.
 pub struct TestBackend<B> {
     backend: B,
     storage: Arc<MemoryStorage>,
     system_view: Arc<StaticSystemView>,
+    /// What requests and hooks see: `storage` and `system_view`, or on a
+    /// standby a read-only view of `storage` and the standby's system view.
+    node_storage: Arc<dyn Storage>,
+    node_system_view: Arc<dyn SystemView>,
 }
 
 impl<B: LogicalBackend> TestBackend<B> {
@@ -50,10 +58,36 @@ impl<B: LogicalBackend> TestBackend<B> {
     /// Wraps `backend` with empty storage and the given system view (to
     /// test TTL limits, for example).
     pub fn with_system_view(backend: B, system_view: StaticSystemView) -> Self {
+        let storage = Arc::new(MemoryStorage::new());
+        let system_view = Arc::new(system_view);
         Self {
             backend,
-            storage: Arc::new(MemoryStorage::new()),
-            system_view: Arc::new(system_view),
+            node_storage: Arc::clone(&storage) as Arc<dyn Storage>,
+            node_system_view: Arc::clone(&system_view) as Arc<dyn SystemView>,
+            storage,
+            system_view,
+        }
+    }
+
+    /// Runs what follows as on an OpenBao standby node (`true`), or again
+    /// with the storage and system view the test kit started with
+    /// (`false`). On a standby, the system view
+    /// reports [`ReplicationState::OPENBAO_STANDBY`] and every storage write
+    /// fails with [`StorageError::ReadOnly`](crate::storage::StorageError::ReadOnly),
+    /// as the host's do; reads see what is stored. [`storage`](Self::storage)
+    /// stays writable, to seed or inspect.
+    pub fn set_standby(&mut self, standby: bool) {
+        let memory = Arc::clone(&self.storage) as Arc<dyn Storage>;
+        if standby {
+            let view = StaticSystemView {
+                replication_state: ReplicationState::OPENBAO_STANDBY,
+                ..(*self.system_view).clone()
+            };
+            self.node_storage = Arc::new(ReadOnlyStorage::new(memory));
+            self.node_system_view = Arc::new(view);
+        } else {
+            self.node_storage = memory;
+            self.node_system_view = Arc::clone(&self.system_view) as Arc<dyn SystemView>;
         }
     }
 
@@ -72,8 +106,8 @@ impl<B: LogicalBackend> TestBackend<B> {
         let req = Request::new(
             operation,
             path,
-            Arc::clone(&self.storage) as Arc<dyn Storage>,
-            Arc::clone(&self.system_view) as Arc<dyn SystemView>,
+            Arc::clone(&self.node_storage),
+            Arc::clone(&self.node_system_view),
         );
         TestRequest { tb: self, req }
     }
@@ -82,8 +116,8 @@ impl<B: LogicalBackend> TestBackend<B> {
     pub async fn initialize(&self) -> Result<()> {
         self.backend
             .initialize(HookContext {
-                storage: Arc::clone(&self.storage) as Arc<dyn Storage>,
-                system_view: Arc::clone(&self.system_view) as Arc<dyn SystemView>,
+                storage: Arc::clone(&self.node_storage),
+                system_view: Arc::clone(&self.node_system_view),
             })
             .await
     }

@@ -11,8 +11,15 @@ use crate::State;
 
 const STARTS: &str = "meta/initializations";
 
-/// The initialize hook: counts the plugin starts that set up this mount.
+/// The initialize hook: counts the plugin starts that set up this mount on
+/// writable storage. An HA server initializes every mount on read-only
+/// storage first (at each unseal, and for good on a standby); there the
+/// count is left to the active node.
 pub async fn initialize(_: Arc<State>, ctx: HookContext) -> Result<()> {
+    if !ctx.storage_writable().await? {
+        tracing::debug!("storage is read-only here; the active node counts this start");
+        return Ok(());
+    }
     let starts: u64 = ctx.storage.get_json(STARTS).await?.unwrap_or(0);
     ctx.storage.put_json(STARTS, &(starts + 1)).await?;
     Ok(())

@@ -125,8 +125,13 @@ pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
 }
 
 /// The periodic tidy: removes expired entries (and stale expiry records)
-/// from storage.
+/// from storage. The host ticks standby nodes too; their storage is
+/// read-only, so the active node tidies.
 pub async fn tidy(_: Arc<State>, req: Request) -> Result<()> {
+    if !req.system_view().storage_writable().await? {
+        tracing::debug!("storage is read-only here; the active node tidies");
+        return Ok(());
+    }
     let now = now();
     for name in req.storage().list(EXPIRY).await? {
         let record = format!("{EXPIRY}{name}");

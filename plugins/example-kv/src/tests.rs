@@ -312,3 +312,52 @@ async fn ping_answers_without_storage() {
     assert_eq!(data["message"], "pong");
     assert!(tb.storage().list("").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn on_a_standby_hooks_and_ticks_write_nothing_and_writes_go_to_the_active_node() {
+    let fake = FakeKeyService::start().unwrap();
+    let mut tb = configured(&fake).await;
+    tb.request(Operation::Update, "kv/old")
+        .data(json!({"value": "x", "ttl": "0s"}))
+        .send()
+        .await
+        .unwrap();
+    let before = tb.storage().list("kv/").await.unwrap();
+    tb.set_standby(true);
+
+    tb.initialize().await.unwrap();
+    tb.tick(true).await.unwrap();
+    let info = tb.request(Operation::Read, "info").data_of().await.unwrap();
+    assert_eq!(info["initializations"], 0, "the standby counted a start");
+    assert_eq!(info["replication_state"], 24576);
+    assert_eq!(tb.storage().list("kv/").await.unwrap(), before, "tidied");
+    // A write, and the WAL entry before any upstream key: the host's
+    // read-only error, unchanged, so the host forwards them.
+    for (op, path) in [
+        (Operation::Update, "kv/new"),
+        (Operation::Read, "creds/dev"),
+    ] {
+        let err = tb
+            .request(op, path)
+            .field("value", "y")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ReadOnly), "{path}: {err:?}");
+    }
+    assert_eq!(
+        fake.created(),
+        0,
+        "an upstream key was created on a standby"
+    );
+
+    tb.set_standby(false);
+    tb.initialize().await.unwrap();
+    tb.tick(true).await.unwrap();
+    let info = tb.request(Operation::Read, "info").data_of().await.unwrap();
+    assert_eq!(info["initializations"], 1);
+    assert!(
+        tb.storage().list("kv/").await.unwrap().is_empty(),
+        "not tidied"
+    );
+}

@@ -263,8 +263,14 @@ fn login_error(role: &str, username: &str, err: ApiError) -> Error {
 
 /// The periodic function: refreshes stored sessions that end soon, and
 /// forgets retired sessions no key needs any more. One entry's failure is
-/// logged and does not stop the others.
+/// logged and does not stop the others. The host ticks standby nodes too:
+/// their storage is read-only, so a refreshed session could not be stored,
+/// and only the active node refreshes.
 pub async fn refresh_sessions(state: Arc<State>, req: Request) -> Result<()> {
+    if !req.system_view().storage_writable().await? {
+        tracing::debug!("storage is read-only here; the active node refreshes sessions");
+        return Ok(());
+    }
     let storage = req.storage();
     let Some(config) = storage.get_json::<Config>("config").await? else {
         return Ok(());

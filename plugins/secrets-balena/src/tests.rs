@@ -887,3 +887,33 @@ async fn the_wal_rollback_min_age_mount_option_is_read() {
     config.insert("wal_rollback_min_age".to_owned(), "5s".to_owned());
     assert!(factory(ctx(config)).await.is_ok());
 }
+
+#[tokio::test]
+async fn on_a_standby_the_periodic_refresh_and_minting_leave_balena_alone() {
+    let fake = FakeBalena::start().unwrap();
+    fake.add_user("dev", "pw");
+    let mut tb = configured(&fake).await;
+    let ends_soon = fake.session_token("dev", HOUR, DAY);
+    with_role(&tb, &ends_soon).await;
+    let asked_before = fake.requests().len();
+    tb.set_standby(true);
+
+    tb.tick(true).await.unwrap();
+    // The mint stops at its WAL entry, before balena: the host's read-only
+    // error, unchanged, makes the host forward the request.
+    let err = tb
+        .request(Operation::Read, "creds/developer")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ReadOnly), "{err:?}");
+    assert_eq!(fake.requests().len(), asked_before, "{:?}", fake.requests());
+    assert!(fake.keys().is_empty());
+    let stored = stored_role(&tb, "developer").await.unwrap();
+    assert_eq!(stored["session_token"], ends_soon.as_str());
+
+    tb.set_standby(false);
+    tb.tick(true).await.unwrap();
+    let stored = stored_role(&tb, "developer").await.unwrap();
+    assert_ne!(stored["session_token"], ends_soon.as_str(), "not refreshed");
+}

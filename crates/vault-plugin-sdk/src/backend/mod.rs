@@ -66,7 +66,10 @@ pub trait LogicalBackend: Send + Sync + 'static {
         SpecialPaths::default()
     }
 
-    /// Runs once after the mount is set up.
+    /// Runs once after the mount is set up. On an HA host it also runs on
+    /// read-only storage (see [`HookContext::storage_writable`]); a
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly) it returns is not a
+    /// failure: the host initializes the mount again on the active node.
     async fn initialize(&self, _ctx: HookContext) -> Result<()> {
         Ok(())
     }
@@ -92,6 +95,17 @@ pub struct HookContext {
     pub storage: Arc<dyn Storage>,
     /// The mount's system view.
     pub system_view: Arc<dyn SystemView>,
+}
+
+impl HookContext {
+    /// Whether the mount's storage takes writes here. An OpenBao HA server
+    /// sets up and initializes every mount on read-only storage first, at
+    /// each unseal, and its standby nodes stay that way: an initialize hook
+    /// that writes should skip its writes when this is false (the host runs
+    /// it again on the active node). See [`SystemView::storage_writable`].
+    pub async fn storage_writable(&self) -> Result<bool> {
+        Ok(self.system_view.storage_writable().await?)
+    }
 }
 
 /// What a backend factory gets when the host sets up a mount.

@@ -131,6 +131,11 @@ impl pb::backend_server::Backend for BackendService {
         };
         let (response, err) = match result {
             Ok(resp) => (convert::response::to_proto(resp), None),
+            Err(Error::ReadOnly) => {
+                // Not a failure: the host forwards the request to the active node.
+                tracing::debug!(operation = %op, "storage is read-only on this node; the host forwards the request");
+                convert::error::to_reply(op, Error::ReadOnly)
+            }
             Err(err) => {
                 if err.status() >= 500 {
                     tracing::warn!(operation = %op, error = %err, "request failed");
@@ -241,10 +246,21 @@ impl pb::backend_server::Backend for BackendService {
             storage: Arc::clone(&instance.storage),
             system_view: Arc::clone(&instance.system_view),
         };
-        let err = guarded("initialize", instance.backend.initialize(ctx))
-            .await
-            .err()
-            .map(convert::error::to_proto);
+        let err = match guarded("initialize", instance.backend.initialize(ctx)).await {
+            Ok(()) => None,
+            // The host initializes every mount on read-only storage first
+            // (each unseal, and for good on a standby). An error here would be
+            // logged as an ERROR by the host at unseal, and make a standby
+            // restart its core when a mount is created; the host initializes
+            // the mount again once the node is active.
+            Err(Error::ReadOnly) => {
+                tracing::debug!(
+                    "initialize stopped at a write to read-only storage; it runs again on the active node"
+                );
+                None
+            }
+            Err(err) => Some(convert::error::to_proto(err)),
+        };
         Ok(GrpcResponse::new(pb::InitializeReply { err }))
     }
 
@@ -328,6 +344,42 @@ mod tests {
             .unwrap()
             .into_inner();
         assert!(reply.err.is_none());
+    }
+
+    async fn refused_write(_: Arc<()>, _: Request) -> crate::Result<Response> {
+        Err(crate::storage::StorageError::ReadOnly.into())
+    }
+
+    #[tokio::test]
+    async fn read_only_storage_goes_back_as_the_hosts_error_and_initialize_tolerates_it() {
+        let factory = |_ctx: SetupContext| async {
+            Backend::builder(())
+                .path(Path::new("write").read(refused_write))
+                .initialize(|_, _| async { Err(Error::ReadOnly) })
+                .build()
+                .map_err(Error::internal)
+        };
+        let svc = BackendService::new(Arc::new(factory), Broker::new(None), true);
+        svc.setup(with_id("m1", pb::SetupArgs::default()))
+            .await
+            .unwrap();
+        let reply = svc
+            .handle_request(with_id("m1", read("write", "a/")))
+            .await
+            .unwrap()
+            .into_inner();
+        // A plain error (type 0) with the host's own text: the host forwards.
+        let err = reply.err.expect("an error reply");
+        assert_eq!(
+            (err.err_type, err.err_msg.as_str()),
+            (0, "cannot write to readonly storage")
+        );
+        let init = svc
+            .initialize(with_id("m1", pb::InitializeArgs::default()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(init.err.is_none(), "{:?}", init.err);
     }
 
     #[tokio::test]

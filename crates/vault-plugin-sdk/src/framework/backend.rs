@@ -163,7 +163,11 @@ impl<S: Send + Sync + 'static> Builder<S> {
     }
 
     /// Runs `periodic` on the host's periodic tick (about once a minute),
-    /// before WAL rollbacks. It must be idempotent.
+    /// before WAL rollbacks. It must be idempotent. OpenBao ticks on standby
+    /// nodes too, where storage is read-only: check
+    /// [`SystemView::storage_writable`] before work that writes (and before
+    /// upstream calls whose result must be stored); an
+    /// [`Error::ReadOnly`] it returns is logged at debug level only.
     pub fn periodic<M>(mut self, periodic: impl Handler<S, (), M>) -> Self {
         self.periodic = Some(BoxHandler::new(periodic));
         self
@@ -177,7 +181,11 @@ impl<S: Send + Sync + 'static> Builder<S> {
     }
 
     /// Runs once after the mount is set up (or the plugin restarted), with
-    /// storage at hand: upgrade stored data, start background work.
+    /// storage at hand: upgrade stored data, start background work. On an
+    /// OpenBao HA server it first runs on read-only storage at every unseal
+    /// (and only so on standbys): skip writes when
+    /// [`HookContext::storage_writable`] is false; the host runs the hook
+    /// again on the active node.
     pub fn initialize<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Arc<S>, HookContext) -> Fut + Send + Sync + 'static,
@@ -542,16 +550,35 @@ impl<S: Send + Sync + 'static> Backend<S> {
     }
 
     /// The periodic tick: the periodic function, then WAL rollbacks.
+    ///
+    /// The host ticks on standby nodes too, where storage is read-only: a
+    /// periodic function that stops at a read-only write is not a failure,
+    /// and WAL rollbacks wait for the active node (a rollback's upstream
+    /// call could not be followed by deleting its entry here).
     async fn rollback(&self, req: Request) -> Result<Response> {
         let mut failures = Vec::new();
-        if let Some(periodic) = &self.periodic
-            && let Err(err) = periodic.call(Arc::clone(&self.state), req.clone()).await
-        {
-            tracing::warn!(error = %err, "periodic function failed");
-            failures.push(format!("periodic function: {err}"));
+        if let Some(periodic) = &self.periodic {
+            match periodic.call(Arc::clone(&self.state), req.clone()).await {
+                Ok(()) => {}
+                Err(Error::ReadOnly) => {
+                    tracing::debug!("periodic function stopped at a write to read-only storage");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "periodic function failed");
+                    failures.push(format!("periodic function: {err}"));
+                }
+            }
         }
         if !self.rollbacks.is_empty() {
-            failures.extend(self.roll_back_wal(&req).await);
+            match req.system_view().storage_writable().await {
+                Ok(true) => failures.extend(self.roll_back_wal(&req).await),
+                Ok(false) => {
+                    tracing::debug!(
+                        "storage is read-only on this node; WAL rollbacks run on the active node"
+                    );
+                }
+                Err(err) => failures.push(format!("asking whether storage is writable: {err}")),
+            }
         }
         if failures.is_empty() {
             Ok(Response::empty())

@@ -17,6 +17,8 @@ mod operation;
 mod patch;
 mod path;
 mod pattern;
+#[cfg(test)]
+mod read_only_tests;
 mod request;
 mod response;
 #[cfg(test)]

@@ -5,7 +5,7 @@ use tonic::transport::Channel;
 use vault_plugin_proto::pb;
 use vault_plugin_proto::pb::storage_client::StorageClient;
 
-use super::{Storage, StorageEntry, StorageError};
+use super::{READ_ONLY_MESSAGE, Storage, StorageEntry, StorageError};
 
 /// The host's storage for one mount, reached through a brokered channel.
 #[derive(Debug, Clone)]
@@ -27,9 +27,14 @@ fn transport(status: tonic::Status) -> StorageError {
     StorageError::Transport(status.message().to_owned())
 }
 
+/// The host's error string of a storage reply (empty when the call worked).
+/// The host sends `logical.ErrReadOnly` as its bare text; like the host, we
+/// recognise it by that text.
 fn host(err: String) -> Result<(), StorageError> {
     if err.is_empty() {
         Ok(())
+    } else if err.contains(READ_ONLY_MESSAGE) {
+        Err(StorageError::ReadOnly)
     } else {
         Err(StorageError::Host(err))
     }
@@ -105,5 +110,20 @@ impl Storage for GrpcStorage {
             .into_inner();
         host(reply.err)?;
         Ok(reply.keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_read_only_error_is_recognised_and_others_are_kept() {
+        assert!(host(String::new()).is_ok());
+        let err = host("cannot write to readonly storage".into()).unwrap_err();
+        assert!(matches!(err, StorageError::ReadOnly), "{err:?}");
+        assert_eq!(err.to_string(), "cannot write to readonly storage");
+        let err = host("raft: node is not the leader".into()).unwrap_err();
+        assert!(matches!(err, StorageError::Host(ref m) if m == "raft: node is not the leader"));
     }
 }

@@ -5,15 +5,29 @@
 //! ([`GrpcStorage`]); in tests by [`MemoryStorage`]. Both behave the same way,
 //! including `list`, which returns only the next level of keys below a
 //! prefix, with folders ending in `/`, like Vault.
+//!
+//! Storage can be read-only: on a standby node of an OpenBao cluster, and on
+//! every node during the read-only phase of each unseal, the host refuses
+//! writes with [`StorageError::ReadOnly`]. A handler passes that error on
+//! (`?` does), and the host forwards the request to the active node.
+//! [`ReadOnlyStorage`] behaves the same way in tests.
 
 mod entry;
 mod grpc;
 mod memory;
+mod read_only;
 pub mod secs;
 
 pub use entry::{Collection, Entry};
 pub use grpc::GrpcStorage;
 pub use memory::MemoryStorage;
+pub use read_only::ReadOnlyStorage;
+
+/// The host's text for a write refused by read-only storage (Go's
+/// `logical.ErrReadOnly`). The host recognises the error by this text alone,
+/// wherever it appears in a message, and then forwards the request to the
+/// active node.
+pub const READ_ONLY_MESSAGE: &str = "cannot write to readonly storage";
 
 use async_trait::async_trait;
 use serde::{Serialize, de::DeserializeOwned};
@@ -44,6 +58,11 @@ impl StorageEntry {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
+    /// The host refused a write because storage is read-only on this node
+    /// (a standby, or the read-only phase of an unseal). Its text is the
+    /// host's own, so the host forwards the request to the active node.
+    #[error("{}", READ_ONLY_MESSAGE)]
+    ReadOnly,
     /// The host answered with an error.
     #[error("storage error from host: {0}")]
     Host(String),

@@ -9,7 +9,11 @@
 //!   at all (404, "No value found" in the CLI); a read's message is kept in
 //!   a coded 404;
 //! * anything else with a message of its own is a coded error or an
-//!   internal error, never a sentinel with a message that would be lost.
+//!   internal error, never a sentinel with a message that would be lost;
+//! * a write refused by read-only storage goes back as the host sent it:
+//!   type 0 (a plain error) with the host's text, exactly what a Go plugin
+//!   sends for `logical.ErrReadOnly`. The host's `ShouldForward` looks for
+//!   that text and forwards the request to the active node.
 
 use serde_json::{Map, Value};
 use vault_plugin_proto::pb;
@@ -19,6 +23,7 @@ use crate::framework::Operation;
 
 /// The host's error type numbers.
 pub(crate) mod err_type {
+    pub const UNKNOWN: u32 = 0;
     pub const INTERNAL: u32 = 2;
     pub const CODED: u32 = 3;
     pub const BAD_REQUEST: u32 = 4;
@@ -47,6 +52,11 @@ pub(crate) fn to_proto(err: Error) -> pb::ProtoError {
         Error::Coded { status, message } => proto(err_type::CODED, message, i64::from(status)),
         Error::Upstream(msg) => proto(err_type::CODED, msg, 502),
         Error::Unrecoverable(msg) => proto(err_type::UNRECOVERABLE, msg, 0),
+        Error::ReadOnly => proto(
+            err_type::UNKNOWN,
+            crate::storage::READ_ONLY_MESSAGE.to_owned(),
+            0,
+        ),
         Error::Internal(msg) => proto(err_type::INTERNAL, msg, 0),
     }
 }
@@ -140,6 +150,18 @@ mod tests {
                 Operation::Revoke,
                 None,
                 Some((err_type::UNRECOVERABLE, 0, "gone")),
+            ),
+            (
+                Error::ReadOnly,
+                Operation::Update,
+                None,
+                Some((err_type::UNKNOWN, 0, "cannot write to readonly storage")),
+            ),
+            (
+                Error::from(crate::storage::StorageError::ReadOnly),
+                Operation::Read,
+                None,
+                Some((err_type::UNKNOWN, 0, "cannot write to readonly storage")),
             ),
             (
                 Error::internal("disk full"),
