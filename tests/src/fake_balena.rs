@@ -585,23 +585,20 @@ fn list_keys(state: &mut State, req: &Request) -> ResponseTemplate {
             }
         }
     }
-    let number = |name: &str| -> Result<usize, ResponseTemplate> {
+    let number = |name: &str| -> Result<usize, String> {
         match param(name) {
             None => Ok(0),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| error(400, &format!("Bad {name}"))),
+            Some(v) => v.trim().parse().map_err(|_| format!("Bad {name}")),
         }
     };
     let skip = match number("$skip") {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return error(400, &e),
     };
     let top = match number("$top") {
         Ok(0) if param("$top").is_none() => usize::MAX,
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return error(400, &e),
     };
     let select: Option<Vec<&str>> = param("$select").map(|s| s.split(',').map(str::trim).collect());
     let mut d = Vec::new();
@@ -624,20 +621,23 @@ fn list_keys(state: &mut State, req: &Request) -> ResponseTemplate {
     json_reply(200, &json!({ "d": d }))
 }
 
-/// The caller's own key in `/v7/api_key(<id>)`, or the answer that refuses:
-/// 401 for no session (API keys cannot change keys) or someone else's key,
-/// 404 for none.
-fn own_key<'a>(state: &'a mut State, req: &Request) -> Result<&'a mut StoredKey, ResponseTemplate> {
+/// The caller's own key in `/v7/api_key(<id>)`, or the status and message
+/// that refuse: 401 for no session (API keys cannot change keys) or someone
+/// else's key, 404 for none.
+fn own_key<'a>(
+    state: &'a mut State,
+    req: &Request,
+) -> Result<&'a mut StoredKey, (u16, &'static str)> {
     let Some(id) = key_id_in(req.url.path()) else {
-        return Err(error(404, "Not Found"));
+        return Err((404, "Not Found"));
     };
     let Some(Caller::Session { user, .. }) = authenticate(state, upstream::bearer(req)) else {
-        return Err(unauthorized());
+        return Err((401, "Unauthorized"));
     };
     let user_id = state.users[user].id;
     match state.keys.get_mut(&id) {
-        None => Err(error(404, "Not Found")),
-        Some(k) if k.key.user_id != user_id => Err(unauthorized()),
+        None => Err((404, "Not Found")),
+        Some(k) if k.key.user_id != user_id => Err((401, "Unauthorized")),
         Some(k) => Ok(k),
     }
 }
@@ -645,7 +645,7 @@ fn own_key<'a>(state: &'a mut State, req: &Request) -> Result<&'a mut StoredKey,
 fn delete_key(state: &mut State, req: &Request) -> ResponseTemplate {
     let id = match own_key(state, req) {
         Ok(k) => k.key.id,
-        Err(reply) => return reply,
+        Err((status, message)) => return error(status, message),
     };
     state.keys.remove(&id);
     json_reply(200, &json!("OK"))
@@ -654,7 +654,7 @@ fn delete_key(state: &mut State, req: &Request) -> ResponseTemplate {
 fn patch_key(state: &mut State, req: &Request) -> ResponseTemplate {
     let key = match own_key(state, req) {
         Ok(k) => k,
-        Err(reply) => return reply,
+        Err((status, message)) => return error(status, message),
     };
     let Ok(body) = req.body_json::<Value>() else {
         return error(400, "Invalid JSON body");

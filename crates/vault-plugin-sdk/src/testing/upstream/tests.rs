@@ -194,7 +194,7 @@ async fn a_created_token_works_until_it_is_deleted() {
     let whoami = format!("{url}/whoami");
     let auth = format!("Bearer {token}");
     assert_eq!(get(&http, &whoami, Some(&auth)).await, 200);
-    assert_eq!(state.lock().live, [token.clone()]);
+    assert_eq!(state.lock().live, [token.as_str()]);
 
     let delete = |http: &reqwest::Client| http.delete(format!("{url}/tokens/{token}")).send();
     assert_eq!(delete(&http).await.unwrap().status(), 204);
