@@ -9,9 +9,10 @@
 //! [`url`](HttpsFront::url), and [`ca_pem`](HttpsFront::ca_pem) as its
 //! `ca_cert` when the test wants the certificate trusted.
 //!
-//! TLS is rustls with the ring provider. ALPN offers `h2` and `http/1.1`; the
-//! fake behind sees what the client chose (wiremock speaks both, and a
-//! plaintext gRPC server behind works the same way).
+//! TLS is rustls with the ring provider. ALPN offers `h2` and `http/1.1`, and
+//! the fake behind gets the bytes as the client sent them: wiremock speaks
+//! both, and a plaintext HTTP/2 server behind (a gRPC fake) sees the HTTP/2
+//! a TLS gRPC client chose.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
