@@ -21,20 +21,19 @@
 //! percent-decoded like `decodeURIComponent` (a `+` stays a `+`, so clients
 //! must encode spaces as `%20`, which every server understands).
 //!
-//! Like [`crate::fake_keys`], it speaks just enough HTTP/1.1 (one request per
-//! connection, `Connection: close`, through [`crate::fake_http`]) on
-//! 127.0.0.1 and runs on its own threads, so sync and async tests alike can
-//! use it.
+//! Like [`crate::fake_keys`], it is a wiremock server (the SDK's test kit,
+//! `testing::upstream`): one route per endpoint over a shared state, on
+//! 127.0.0.1 and its own thread, so sync and async tests alike can use it.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
-
-use crate::fake_http::{FakeServer, HttpReply, HttpRequest};
+use vault_plugin_sdk::testing::upstream::{self, SharedState};
+use vault_plugin_sdk::testing::wiremock::matchers::{any, method, path, path_regex};
+use vault_plugin_sdk::testing::wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// How long a session token from `/login_` or a refresh lives.
 const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -84,6 +83,7 @@ struct StoredKey {
     expiry_ms: Option<u64>,
 }
 
+/// What the fake remembers; every route reads and changes it.
 #[derive(Default)]
 struct State {
     users: Vec<User>,
@@ -94,13 +94,8 @@ struct State {
     fail_next: usize,
     fail_status: u16,
     fresh_auth_required: bool,
-    requests: Vec<String>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    create_delay_ms: AtomicU64,
-    random: AtomicU64,
+    create_delay: Duration,
+    random: u64,
 }
 
 /// Who made a request.
@@ -117,55 +112,30 @@ impl Caller {
     }
 }
 
-/// An answer: status, body, and whether the body is plain text.
-struct Reply {
-    status: u16,
-    body: String,
-    text: bool,
+/// A JSON answer.
+fn json_reply(status: u16, body: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.to_string(), "application/json; charset=utf-8")
 }
 
-impl Reply {
-    fn json(status: u16, body: &Value) -> Self {
-        Reply {
-            status,
-            body: body.to_string(),
-            text: false,
-        }
-    }
+/// An error answer: a JSON string, as balena sends them.
+fn error(status: u16, message: &str) -> ResponseTemplate {
+    json_reply(status, &Value::String(message.to_owned()))
+}
 
-    fn error(status: u16, message: &str) -> Self {
-        Reply::json(status, &Value::String(message.to_owned()))
-    }
+/// A plain-text answer (session tokens).
+fn text(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body, "text/plain; charset=utf-8")
+}
 
-    fn text(body: String) -> Self {
-        Reply {
-            status: 200,
-            body,
-            text: true,
-        }
-    }
-
-    fn unauthorized() -> Self {
-        Reply::error(401, "Unauthorized")
-    }
-
-    fn into_http(self) -> HttpReply {
-        HttpReply {
-            status: self.status,
-            content_type: if self.text {
-                "text/plain; charset=utf-8"
-            } else {
-                "application/json; charset=utf-8"
-            },
-            body: self.body,
-        }
-    }
+fn unauthorized() -> ResponseTemplate {
+    error(401, "Unauthorized")
 }
 
 /// A running fake balena API; stops accepting when dropped.
 pub struct FakeBalena {
-    server: FakeServer,
-    shared: Arc<Shared>,
+    server: MockServer,
+    url: String,
+    state: SharedState<State>,
 }
 
 impl FakeBalena {
@@ -174,42 +144,35 @@ impl FakeBalena {
         let seed = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                next_key_id: 5001,
-                ..State::default()
-            }),
-            create_delay_ms: AtomicU64::new(0),
-            random: AtomicU64::new(seed),
+        let state = SharedState::new(State {
+            next_key_id: 5001,
+            random: seed,
+            ..State::default()
         });
-        let s = Arc::clone(&shared);
-        let server = FakeServer::start(move |req: HttpRequest| {
-            handle(
-                &s,
-                &req.method,
-                &req.target,
-                &req.body,
-                req.bearer.as_deref(),
-            )
-            .into_http()
-        })?;
-        Ok(Self { server, shared })
+        let server = upstream::start();
+        upstream::blocking(async {
+            for route in routes(&state) {
+                route.mount(&server).await;
+            }
+        });
+        let url = server.uri();
+        Ok(Self { server, url, state })
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
-        self.server.url()
+        &self.url
     }
 
     /// The base URL with another host name for the same port, e.g.
     /// `http://localhost:<port>`, to prove a client resolves names.
     pub fn url_with_host(&self, host: &str) -> String {
-        format!("http://{host}:{}", self.server.addr().port())
+        format!("http://{host}:{}", self.server.address().port())
     }
 
     /// Adds a user who can log in with `password`; returns the user id.
     pub fn add_user(&self, username: &str, password: &str) -> u64 {
-        let mut state = self.state();
+        let mut state = self.state.lock();
         let id = state.users.len() as u64 + 1;
         state.users.push(User {
             id,
@@ -231,7 +194,7 @@ impl FakeBalena {
         auth_age: Duration,
         expires_in: Duration,
     ) -> String {
-        let mut state = self.state();
+        let mut state = self.state.lock();
         let user = state
             .users
             .iter()
@@ -240,45 +203,48 @@ impl FakeBalena {
         let now = now_ms();
         let auth_time = now.saturating_sub(auth_age.as_millis() as u64);
         let exp = now / 1000 + expires_in.as_secs();
-        issue_session(&self.shared, &mut state, user, auth_time, auth_time, exp)
+        issue_session(&mut state, user, auth_time, auth_time, exp)
     }
 
     /// Turns the fresh authentication rule on or off (default off): when on,
     /// minting a key with a session whose `authTime` is older than 20
     /// minutes answers 401 `"Fresh authentication token required"`.
     pub fn set_fresh_auth_required(&self, on: bool) {
-        self.state().fresh_auth_required = on;
+        self.state.lock().fresh_auth_required = on;
     }
 
     /// Makes the next `count` requests (any path) answer `status`.
     pub fn fail_next(&self, count: usize, status: u16) {
-        let mut state = self.state();
+        let mut state = self.state.lock();
         state.fail_next = count;
         state.fail_status = status;
     }
 
     /// Delays the answer to a key creation (the key exists meanwhile).
     pub fn set_create_delay(&self, delay: Duration) {
-        self.shared
-            .create_delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.state.lock().create_delay = delay;
     }
 
     /// The keys that exist now (expired ones included), oldest first.
     pub fn keys(&self) -> Vec<FakeApiKey> {
-        self.state().keys.values().map(|k| k.key.clone()).collect()
+        self.state
+            .lock()
+            .keys
+            .values()
+            .map(|k| k.key.clone())
+            .collect()
     }
 
     /// Whether `token` (a session token or an API key) authenticates now:
     /// what `whoami` would say.
     pub fn authenticates(&self, token: &str) -> bool {
-        authenticate(&self.state(), Some(token)).is_some()
+        authenticate(&self.state.lock(), Some(token)).is_some()
     }
 
     /// Makes every session token of `username` stop working, as a session
     /// that died or expired would. Its API keys keep working.
     pub fn revoke_sessions(&self, username: &str) {
-        let mut state = self.state();
+        let mut state = self.state.lock();
         let Some(id) = state
             .users
             .iter()
@@ -294,21 +260,61 @@ impl FakeBalena {
     /// [`session_token`](Self::session_token)), dead ones included: what a
     /// test checks never leaks.
     pub fn issued_session_tokens(&self) -> Vec<String> {
-        self.state().issued.clone()
+        self.state.lock().issued.clone()
     }
 
     /// `"METHOD /path"` (no query) of every request seen, in order.
     pub fn requests(&self) -> Vec<String> {
-        self.state().requests.clone()
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.shared)
+        upstream::blocking(self.server.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.url.path()))
+            .collect()
     }
 }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, State> {
-    shared.state.lock().unwrap_or_else(|p| p.into_inner())
+/// The API, one route per endpoint; an injected failure comes first, a 404
+/// for anything else last.
+fn routes(state: &SharedState<State>) -> Vec<Mock> {
+    let key_path = r"^/v[67]/api_key\(.*\)$";
+    vec![
+        Mock::given(state.matches(|s, _| s.fail_next > 0))
+            .respond_with(state.respond(|s, _| {
+                s.fail_next -= 1;
+                error(s.fail_status, "Injected failure")
+            }))
+            .with_priority(1),
+        Mock::given(method("POST"))
+            .and(path("/login_"))
+            .respond_with(state.respond(login)),
+        Mock::given(method("GET"))
+            .and(path("/user/v1/refresh-token"))
+            .respond_with(state.respond(refresh)),
+        Mock::given(method("POST"))
+            .and(path("/user/v1/refresh-token"))
+            .respond_with(state.respond(refresh)),
+        Mock::given(method("GET"))
+            .and(path("/user/v1/whoami"))
+            .respond_with(state.respond(|s, req| whoami(s, false, req))),
+        Mock::given(method("GET"))
+            .and(path("/actor/v1/whoami"))
+            .respond_with(state.respond(|s, req| whoami(s, true, req))),
+        Mock::given(method("POST"))
+            .and(path("/api-key/user/full"))
+            .respond_with(state.respond(create_key)),
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v[67]/api_key$"))
+            .respond_with(state.respond(list_keys)),
+        Mock::given(method("DELETE"))
+            .and(path_regex(key_path))
+            .respond_with(state.respond(delete_key)),
+        Mock::given(method("PATCH"))
+            .and(path_regex(key_path))
+            .respond_with(state.respond(patch_key)),
+        Mock::given(any())
+            .respond_with(error(404, "Not Found"))
+            .with_priority(u8::MAX),
+    ]
 }
 
 fn now_ms() -> u64 {
@@ -317,26 +323,23 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn random_u64(shared: &Shared) -> u64 {
+fn random_u64(state: &mut State) -> u64 {
     // splitmix64 over a per-fake random seed.
-    let mut z = shared
-        .random
-        .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::SeqCst)
-        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    state.random = state.random.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = state.random;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-fn random_alphanumeric(shared: &Shared, len: usize) -> String {
+fn random_alphanumeric(state: &mut State, len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     (0..len)
-        .map(|_| ALPHABET[(random_u64(shared) % ALPHABET.len() as u64) as usize] as char)
+        .map(|_| ALPHABET[(random_u64(state) % ALPHABET.len() as u64) as usize] as char)
         .collect()
 }
 
 fn issue_session(
-    shared: &Shared,
     state: &mut State,
     user: usize,
     auth_time_ms: u64,
@@ -344,6 +347,7 @@ fn issue_session(
     exp_secs: u64,
 ) -> String {
     let u = &state.users[user];
+    let user_id = u.id;
     let header = json!({"alg": "HS256", "typ": "JWT"});
     let payload = json!({
         "id": u.id,
@@ -355,7 +359,7 @@ fn issue_session(
         "exp": exp_secs,
     });
     let signature: Vec<u8> = (0..4)
-        .flat_map(|_| random_u64(shared).to_le_bytes())
+        .flat_map(|_| random_u64(state).to_le_bytes())
         .collect();
     let token = format!(
         "{}.{}.{}",
@@ -367,7 +371,7 @@ fn issue_session(
     state.sessions.insert(
         token.clone(),
         Session {
-            user_id: u.id,
+            user_id,
             auth_time_ms,
             exp_secs,
         },
@@ -417,40 +421,6 @@ fn authenticate(state: &State, bearer: Option<&str>) -> Option<Caller> {
     })
 }
 
-/// Records the request, applies `fail_next`, then routes it.
-fn handle(shared: &Shared, method: &str, target: &str, body: &[u8], bearer: Option<&str>) -> Reply {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    {
-        let mut state = lock(shared);
-        state.requests.push(format!("{method} {path}"));
-        if state.fail_next > 0 {
-            state.fail_next -= 1;
-            let status = state.fail_status;
-            return Reply::error(status, "Injected failure");
-        }
-    }
-    let route = |m: &str, p: &str| method == m && path == p;
-    if route("POST", "/login_") {
-        login(shared, body)
-    } else if (method == "GET" || method == "POST") && path == "/user/v1/refresh-token" {
-        refresh(shared, body, bearer)
-    } else if route("GET", "/user/v1/whoami") || route("GET", "/actor/v1/whoami") {
-        whoami(shared, path.starts_with("/actor/"), bearer)
-    } else if route("POST", "/api-key/user/full") {
-        create_key(shared, body, bearer)
-    } else if route("GET", "/v7/api_key") || route("GET", "/v6/api_key") {
-        list_keys(shared, query, bearer)
-    } else if let Some(id) = key_id_in(path) {
-        match method {
-            "DELETE" => delete_key(shared, id, bearer),
-            "PATCH" => patch_key(shared, id, body, bearer),
-            _ => Reply::error(404, "Not Found"),
-        }
-    } else {
-        Reply::error(404, "Not Found")
-    }
-}
-
 /// The id in `/v7/api_key(<id>)` (or `/v6/...`).
 fn key_id_in(path: &str) -> Option<u64> {
     let rest = path
@@ -459,57 +429,48 @@ fn key_id_in(path: &str) -> Option<u64> {
     rest.strip_suffix(')')?.trim().parse().ok()
 }
 
-fn login(shared: &Shared, body: &[u8]) -> Reply {
+fn login(state: &mut State, req: &Request) -> ResponseTemplate {
     // Like the real endpoint, accept a JSON or a form-encoded body.
-    let (username, password) = match serde_json::from_slice::<Value>(body) {
-        Ok(v) => (
-            v["username"].as_str().map(str::to_owned),
-            v["password"].as_str().map(str::to_owned),
-        ),
-        Err(_) => {
-            let form = parse_query(&String::from_utf8_lossy(body));
-            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            (get("username"), get("password"))
-        }
+    let (Some(username), Some(password)) = (
+        upstream::body_field(req, "username"),
+        upstream::body_field(req, "password"),
+    ) else {
+        return unauthorized();
     };
-    let (Some(username), Some(password)) = (username, password) else {
-        return Reply::unauthorized();
-    };
-    let mut state = lock(shared);
     let Some(user) = state
         .users
         .iter()
         .position(|u| u.username == username && u.password == password)
     else {
-        return Reply::unauthorized();
+        return unauthorized();
     };
     let now = now_ms();
     let exp = now / 1000 + SESSION_LIFETIME.as_secs();
-    Reply::text(issue_session(shared, &mut state, user, now, now, exp))
+    text(issue_session(state, user, now, now, exp))
 }
 
-fn refresh(shared: &Shared, body: &[u8], bearer: Option<&str>) -> Reply {
-    let mut state = lock(shared);
-    let Some(Caller::Session { user, auth_time_ms }) = authenticate(&state, bearer) else {
-        return Reply::unauthorized();
+fn refresh(state: &mut State, req: &Request) -> ResponseTemplate {
+    let Some(Caller::Session { user, auth_time_ms }) = authenticate(state, upstream::bearer(req))
+    else {
+        return unauthorized();
     };
-    let password = serde_json::from_slice::<Value>(body)
+    let password = req
+        .body_json::<Value>()
         .ok()
         .and_then(|v| v.get("password").and_then(Value::as_str).map(str::to_owned));
     let now = now_ms();
     let auth_time = match password {
         Some(p) if p == state.users[user].password => now,
-        Some(_) => return Reply::unauthorized(),
+        Some(_) => return unauthorized(),
         None => auth_time_ms,
     };
     let exp = now / 1000 + SESSION_LIFETIME.as_secs();
-    Reply::text(issue_session(shared, &mut state, user, auth_time, now, exp))
+    text(issue_session(state, user, auth_time, now, exp))
 }
 
-fn whoami(shared: &Shared, actor: bool, bearer: Option<&str>) -> Reply {
-    let state = lock(shared);
-    let Some(caller) = authenticate(&state, bearer) else {
-        return Reply::unauthorized();
+fn whoami(state: &mut State, actor: bool, req: &Request) -> ResponseTemplate {
+    let Some(caller) = authenticate(state, upstream::bearer(req)) else {
+        return unauthorized();
     };
     let u = &state.users[caller.user()];
     let body = if actor {
@@ -523,78 +484,69 @@ fn whoami(shared: &Shared, actor: bool, bearer: Option<&str>) -> Reply {
     } else {
         json!({"id": u.id, "username": u.username, "email": email(&u.username)})
     };
-    Reply::json(200, &body)
+    json_reply(200, &body)
 }
 
-fn create_key(shared: &Shared, body: &[u8], bearer: Option<&str>) -> Reply {
-    let user_id;
-    let key;
-    {
-        let mut state = lock(shared);
-        // API keys have neither an authTime nor `auth.create_token`.
-        let Some(Caller::Session { user, auth_time_ms }) = authenticate(&state, bearer) else {
-            return Reply::unauthorized();
-        };
-        let Ok(req) = serde_json::from_slice::<Value>(body) else {
-            return Reply::error(400, "Invalid JSON body");
-        };
-        let Some(name) = req
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-        else {
-            return Reply::error(400, "API keys require a name");
-        };
-        let description = match req.get("description") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(d)) => d.clone(),
-            Some(_) => return Reply::error(400, "Key description should be a string"),
-        };
-        let expiry_ms = match req.get("expiryDate") {
-            None | Some(Value::Null) => None,
-            Some(v) => match date_ms(v) {
-                Some(ms) => Some(ms),
-                None => return Reply::error(400, "Key expiry date should be a valid date"),
-            },
-        };
-        if state.fresh_auth_required && now_ms().saturating_sub(auth_time_ms) > FRESH_AUTH_WINDOW_MS
-        {
-            return Reply::error(401, "Fresh authentication token required");
-        }
-        user_id = state.users[user].id;
-        let id = state.next_key_id;
-        state.next_key_id += 1;
-        key = random_alphanumeric(shared, 32);
-        state.keys.insert(
-            id,
-            StoredKey {
-                key: FakeApiKey {
-                    id,
-                    user_id,
-                    name: name.to_owned(),
-                    description,
-                    key: key.clone(),
-                    expiry_date: expiry_ms.map(iso8601),
-                },
-                created_ms: now_ms(),
-                expiry_ms,
-            },
-        );
+fn create_key(state: &mut State, req: &Request) -> ResponseTemplate {
+    // API keys have neither an authTime nor `auth.create_token`.
+    let Some(Caller::Session { user, auth_time_ms }) = authenticate(state, upstream::bearer(req))
+    else {
+        return unauthorized();
+    };
+    let Ok(body) = req.body_json::<Value>() else {
+        return error(400, "Invalid JSON body");
+    };
+    let Some(name) = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        return error(400, "API keys require a name");
+    };
+    let description = match body.get("description") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(d)) => d.clone(),
+        Some(_) => return error(400, "Key description should be a string"),
+    };
+    let expiry_ms = match body.get("expiryDate") {
+        None | Some(Value::Null) => None,
+        Some(v) => match date_ms(v) {
+            Some(ms) => Some(ms),
+            None => return error(400, "Key expiry date should be a valid date"),
+        },
+    };
+    if state.fresh_auth_required && now_ms().saturating_sub(auth_time_ms) > FRESH_AUTH_WINDOW_MS {
+        return error(401, "Fresh authentication token required");
     }
-    let delay = shared.create_delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        std::thread::sleep(Duration::from_millis(delay));
-    }
-    Reply::json(200, &Value::String(key))
+    let user_id = state.users[user].id;
+    let id = state.next_key_id;
+    state.next_key_id += 1;
+    let key = random_alphanumeric(state, 32);
+    state.keys.insert(
+        id,
+        StoredKey {
+            key: FakeApiKey {
+                id,
+                user_id,
+                name: name.to_owned(),
+                description,
+                key: key.clone(),
+                expiry_date: expiry_ms.map(iso8601),
+            },
+            created_ms: now_ms(),
+            expiry_ms,
+        },
+    );
+    // The key exists while the answer waits.
+    json_reply(200, &Value::String(key)).set_delay(state.create_delay)
 }
 
-fn list_keys(shared: &Shared, query: &str, bearer: Option<&str>) -> Reply {
-    let state = lock(shared);
-    let Some(caller) = authenticate(&state, bearer) else {
-        return Reply::unauthorized();
+fn list_keys(state: &mut State, req: &Request) -> ResponseTemplate {
+    let Some(caller) = authenticate(state, upstream::bearer(req)) else {
+        return unauthorized();
     };
     let owner = &state.users[caller.user()];
-    let params = parse_query(query);
+    let params = parse_query(req.url.query().unwrap_or_default());
     let param = |name: &str| {
         params
             .iter()
@@ -603,7 +555,7 @@ fn list_keys(shared: &Shared, query: &str, bearer: Option<&str>) -> Reply {
     };
     let filter = match param("$filter").map(parse_filter).transpose() {
         Ok(f) => f.unwrap_or_default(),
-        Err(e) => return Reply::error(400, &e),
+        Err(e) => return error(400, &e),
     };
     let mut rows: Vec<&StoredKey> = state
         .keys
@@ -619,37 +571,34 @@ fn list_keys(shared: &Shared, query: &str, bearer: Option<&str>) -> Reply {
                 None | Some("asc") => false,
                 Some("desc") => true,
                 Some(other) => {
-                    return Reply::error(400, &format!("Bad $orderby direction {other}"));
+                    return error(400, &format!("Bad $orderby direction {other}"));
                 }
             };
             match field {
                 "id" => rows.sort_by_key(|k| k.key.id),
                 "created_at" => rows.sort_by_key(|k| (k.created_ms, k.key.id)),
                 "name" => rows.sort_by(|a, b| a.key.name.cmp(&b.key.name)),
-                other => return Reply::error(400, &format!("Unsupported $orderby field {other}")),
+                other => return error(400, &format!("Unsupported $orderby field {other}")),
             }
             if desc {
                 rows.reverse();
             }
         }
     }
-    let number = |name: &str| -> Result<usize, Reply> {
+    let number = |name: &str| -> Result<usize, String> {
         match param(name) {
             None => Ok(0),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| Reply::error(400, &format!("Bad {name}"))),
+            Some(v) => v.trim().parse().map_err(|_| format!("Bad {name}")),
         }
     };
     let skip = match number("$skip") {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return error(400, &e),
     };
     let top = match number("$top") {
         Ok(0) if param("$top").is_none() => usize::MAX,
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return error(400, &e),
     };
     let select: Option<Vec<&str>> = param("$select").map(|s| s.split(',').map(str::trim).collect());
     let mut d = Vec::new();
@@ -663,52 +612,54 @@ fn list_keys(shared: &Shared, query: &str, bearer: Option<&str>) -> Reply {
         row.insert("is_of__actor".into(), json!({"__id": owner.actor_id()}));
         if let Some(fields) = &select {
             if let Some(bad) = fields.iter().find(|f| !row.contains_key(**f)) {
-                return Reply::error(400, &format!("Unknown $select field {bad}"));
+                return error(400, &format!("Unknown $select field {bad}"));
             }
             row.retain(|name, _| fields.contains(&name.as_str()));
         }
         d.push(Value::Object(row));
     }
-    Reply::json(200, &json!({ "d": d }))
+    json_reply(200, &json!({ "d": d }))
 }
 
-/// The caller's own key `id`, or the reply that refuses: 401 for no session
-/// (API keys cannot change keys) or someone else's key, 404 for none.
+/// The caller's own key in `/v7/api_key(<id>)`, or the status and message
+/// that refuse: 401 for no session (API keys cannot change keys) or someone
+/// else's key, 404 for none.
 fn own_key<'a>(
     state: &'a mut State,
-    id: u64,
-    bearer: Option<&str>,
-) -> Result<&'a mut StoredKey, Reply> {
-    let Some(Caller::Session { user, .. }) = authenticate(state, bearer) else {
-        return Err(Reply::unauthorized());
+    req: &Request,
+) -> Result<&'a mut StoredKey, (u16, &'static str)> {
+    let Some(id) = key_id_in(req.url.path()) else {
+        return Err((404, "Not Found"));
+    };
+    let Some(Caller::Session { user, .. }) = authenticate(state, upstream::bearer(req)) else {
+        return Err((401, "Unauthorized"));
     };
     let user_id = state.users[user].id;
     match state.keys.get_mut(&id) {
-        None => Err(Reply::error(404, "Not Found")),
-        Some(k) if k.key.user_id != user_id => Err(Reply::unauthorized()),
+        None => Err((404, "Not Found")),
+        Some(k) if k.key.user_id != user_id => Err((401, "Unauthorized")),
         Some(k) => Ok(k),
     }
 }
 
-fn delete_key(shared: &Shared, id: u64, bearer: Option<&str>) -> Reply {
-    let mut state = lock(shared);
-    if let Err(reply) = own_key(&mut state, id, bearer) {
-        return reply;
-    }
+fn delete_key(state: &mut State, req: &Request) -> ResponseTemplate {
+    let id = match own_key(state, req) {
+        Ok(k) => k.key.id,
+        Err((status, message)) => return error(status, message),
+    };
     state.keys.remove(&id);
-    Reply::json(200, &json!("OK"))
+    json_reply(200, &json!("OK"))
 }
 
-fn patch_key(shared: &Shared, id: u64, body: &[u8], bearer: Option<&str>) -> Reply {
-    let mut state = lock(shared);
-    let key = match own_key(&mut state, id, bearer) {
+fn patch_key(state: &mut State, req: &Request) -> ResponseTemplate {
+    let key = match own_key(state, req) {
         Ok(k) => k,
-        Err(reply) => return reply,
+        Err((status, message)) => return error(status, message),
     };
-    let Ok(req) = serde_json::from_slice::<Value>(body) else {
-        return Reply::error(400, "Invalid JSON body");
+    let Ok(body) = req.body_json::<Value>() else {
+        return error(400, "Invalid JSON body");
     };
-    match req.get("expiry_date") {
+    match body.get("expiry_date") {
         None => {}
         Some(Value::Null) => {
             key.expiry_ms = None;
@@ -719,48 +670,30 @@ fn patch_key(shared: &Shared, id: u64, body: &[u8], bearer: Option<&str>) -> Rep
                 key.expiry_ms = Some(ms);
                 key.key.expiry_date = Some(iso8601(ms));
             }
-            None => return Reply::error(400, "Key expiry date should be a valid date"),
+            None => return error(400, "Key expiry date should be a valid date"),
         },
     }
-    if let Some(d) = req.get("description").and_then(Value::as_str) {
+    if let Some(d) = body.get("description").and_then(Value::as_str) {
         key.key.description = d.to_owned();
     }
-    if let Some(n) = req.get("name").and_then(Value::as_str) {
+    if let Some(n) = body.get("name").and_then(Value::as_str) {
         key.key.name = n.to_owned();
     }
-    Reply::json(200, &json!("OK"))
+    json_reply(200, &json!("OK"))
 }
 
-/// `a=b&c=d` into decoded pairs (`%XX` decoded, `+` kept).
+/// `a=b&c=d` into decoded pairs (`%XX` decoded, `+` kept, as
+/// `decodeURIComponent` does).
 fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
+            (decode(k), decode(v))
         })
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One condition of a `$filter`; a filter is their conjunction.
@@ -1057,7 +990,7 @@ mod tests {
         body: &str,
         bearer: Option<&str>,
     ) -> (u16, String) {
-        crate::fake_http::send(fake.url(), method, target, body, bearer).unwrap()
+        crate::http_call(fake.url(), method, target, body, bearer).unwrap()
     }
 
     fn json_of(body: &str) -> Value {
@@ -1463,7 +1396,7 @@ mod tests {
         let url = fake.url_with_host("localhost");
         assert!(
             url.starts_with("http://localhost:")
-                && url.ends_with(&fake.server.addr().port().to_string())
+                && url.ends_with(&fake.server.address().port().to_string())
         );
         let started = std::time::Instant::now();
         std::thread::scope(|s| {

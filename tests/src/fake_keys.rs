@@ -2,19 +2,19 @@
 //! that was created authenticates (`/whoami`) until it is deleted, then
 //! gets 401. The example plugin's `creds/` path talks to it.
 //!
-//! It speaks just enough HTTP/1.1 (one request per connection, through
-//! [`crate::fake_http`]) and runs on its own threads, so tests of any kind
-//! (sync or async) can use it. Tests can slow key creation down (to kill
-//! the plugin mid-request) or make every call fail.
+//! It is a wiremock server (the SDK's test kit, `testing::upstream`) with one
+//! route per endpoint over a shared state, started on its own thread, so
+//! tests of any kind (sync or async) can use it. Tests can slow key creation
+//! down (to kill the plugin mid-request) or make every call fail.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
-
-use crate::fake_http::{FakeServer, HttpReply, HttpRequest};
+use vault_plugin_sdk::testing::upstream::{self, SharedState};
+use vault_plugin_sdk::testing::wiremock::matchers::{any, method, path, path_regex};
+use vault_plugin_sdk::testing::wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// One key held by the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,169 +30,153 @@ pub struct FakeKey {
 }
 
 #[derive(Default)]
-struct Shared {
-    keys: Mutex<BTreeMap<String, FakeKey>>,
-    next: AtomicU64,
-    create_delay_ms: AtomicU64,
-    failing: AtomicBool,
-    created: AtomicU64,
+struct State {
+    keys: BTreeMap<String, FakeKey>,
+    next: u64,
+    created: u64,
+    create_delay: Duration,
+    failing: bool,
 }
 
 /// A running fake key service; stops accepting when dropped.
 pub struct FakeKeyService {
-    server: FakeServer,
-    shared: Arc<Shared>,
+    /// Held for its lifetime: dropping it stops the service.
+    _server: MockServer,
+    url: String,
+    state: SharedState<State>,
 }
 
 impl FakeKeyService {
     /// Starts the service on a free loopback port.
     pub fn start() -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
-        let s = Arc::clone(&shared);
-        let server = FakeServer::start(move |req| answer(&s, &req))?;
-        Ok(Self { server, shared })
+        let server = upstream::start();
+        let state = SharedState::new(State::default());
+        let routes = [
+            Mock::given(state.matches(|s, _| s.failing))
+                .respond_with(json_reply(503, &json!({"error": "service unavailable"})))
+                .with_priority(1),
+            Mock::given(method("POST"))
+                .and(path("/keys"))
+                .respond_with(state.respond(create)),
+            Mock::given(method("GET"))
+                .and(path("/keys"))
+                .respond_with(state.respond(list)),
+            Mock::given(method("DELETE"))
+                .and(path_regex("^/keys/[^/]+$"))
+                .respond_with(state.respond(delete)),
+            Mock::given(method("GET"))
+                .and(path("/whoami"))
+                .respond_with(state.respond(whoami)),
+            Mock::given(any())
+                .respond_with(json_reply(404, &json!({"error": "no such endpoint"})))
+                .with_priority(u8::MAX),
+        ];
+        upstream::blocking(async {
+            for route in routes {
+                route.mount(&server).await;
+            }
+        });
+        let url = server.uri();
+        Ok(Self {
+            _server: server,
+            url,
+            state,
+        })
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
-        self.server.url()
+        &self.url
     }
 
     /// The keys that exist now.
     pub fn keys(&self) -> Vec<FakeKey> {
-        lock(&self.shared).values().cloned().collect()
+        self.state.lock().keys.values().cloned().collect()
     }
 
     /// How many keys were ever created.
     pub fn created(&self) -> u64 {
-        self.shared.created.load(Ordering::SeqCst)
+        self.state.lock().created
     }
 
     /// Delays the answer to a key creation (after the key exists).
     pub fn set_create_delay(&self, delay: Duration) {
-        self.shared
-            .create_delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.state.lock().create_delay = delay;
     }
 
     /// Makes every call answer 503 (or stops doing so).
     pub fn set_failing(&self, failing: bool) {
-        self.shared.failing.store(failing, Ordering::SeqCst);
+        self.state.lock().failing = failing;
     }
 
     /// Whether `secret` authenticates now (what `/whoami` answers).
     pub fn authenticates(&self, secret: &str) -> bool {
-        lock(&self.shared).values().any(|k| k.secret == secret)
+        self.state.lock().keys.values().any(|k| k.secret == secret)
     }
 }
 
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, BTreeMap<String, FakeKey>> {
-    shared.keys.lock().unwrap_or_else(|p| p.into_inner())
+fn json_reply(status: u16, body: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
 }
 
-/// Answers one request: 503 while failing, else what [`route`] says.
-fn answer(shared: &Shared, req: &HttpRequest) -> HttpReply {
-    let (status, reply) = if shared.failing.load(Ordering::SeqCst) {
-        (503, json!({"error": "service unavailable"}))
-    } else {
-        route(
-            shared,
-            &req.method,
-            &req.target,
-            &req.body,
-            req.bearer.as_deref(),
-        )
+/// `POST /keys {"name", "expires_at"}`: a new key, secret included.
+fn create(state: &mut State, req: &Request) -> ResponseTemplate {
+    let Ok(body) = req.body_json::<Value>() else {
+        return json_reply(400, &json!({"error": "body must be JSON"}));
     };
-    let body = if status == 204 {
-        String::new()
-    } else {
-        reply.to_string()
+    let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
+        return json_reply(400, &json!({"error": "name is required"}));
     };
-    HttpReply {
-        status,
-        content_type: "application/json",
-        body,
+    state.next += 1;
+    let n = state.next;
+    let key = FakeKey {
+        id: n.to_string(),
+        name: name.to_owned(),
+        secret: format!("secret-{n}-{:x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        expires_at: body["expires_at"].as_u64().unwrap_or(0),
+    };
+    state.keys.insert(key.id.clone(), key.clone());
+    state.created += 1;
+    json_reply(
+        201,
+        &json!({"id": key.id, "name": key.name, "secret": key.secret, "expires_at": key.expires_at}),
+    )
+    .set_delay(state.create_delay)
+}
+
+/// `GET /keys[?name=<name>]`: the keys (of that name), without secrets.
+fn list(state: &mut State, req: &Request) -> ResponseTemplate {
+    let wanted = req
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.into_owned());
+    let keys: Vec<Value> = state
+        .keys
+        .values()
+        .filter(|k| wanted.as_deref().is_none_or(|w| k.name == w))
+        .map(|k| json!({"id": k.id, "name": k.name, "expires_at": k.expires_at}))
+        .collect();
+    json_reply(200, &Value::Array(keys))
+}
+
+/// `DELETE /keys/<id>`: 204, or 404 for no such key.
+fn delete(state: &mut State, req: &Request) -> ResponseTemplate {
+    let id = req.url.path().trim_start_matches("/keys/");
+    let id = percent_decode_str(id).decode_utf8_lossy();
+    match state.keys.remove(id.as_ref()) {
+        Some(_) => ResponseTemplate::new(204),
+        None => json_reply(404, &json!({"error": "no such key"})),
     }
 }
 
-fn route(
-    shared: &Shared,
-    method: &str,
-    target: &str,
-    body: &[u8],
-    bearer: Option<&str>,
-) -> (u16, Value) {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    match (method, path) {
-        ("POST", "/keys") => {
-            let Ok(req) = serde_json::from_slice::<Value>(body) else {
-                return (400, json!({"error": "body must be JSON"}));
-            };
-            let Some(name) = req["name"].as_str().filter(|n| !n.is_empty()) else {
-                return (400, json!({"error": "name is required"}));
-            };
-            let n = shared.next.fetch_add(1, Ordering::SeqCst) + 1;
-            let key = FakeKey {
-                id: n.to_string(),
-                name: name.to_owned(),
-                secret: format!("secret-{n}-{:x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-                expires_at: req["expires_at"].as_u64().unwrap_or(0),
-            };
-            lock(shared).insert(key.id.clone(), key.clone());
-            shared.created.fetch_add(1, Ordering::SeqCst);
-            let delay = shared.create_delay_ms.load(Ordering::SeqCst);
-            if delay > 0 {
-                std::thread::sleep(Duration::from_millis(delay));
-            }
-            (
-                201,
-                json!({"id": key.id, "name": key.name, "secret": key.secret, "expires_at": key.expires_at}),
-            )
-        }
-        ("GET", "/keys") => {
-            let wanted = query.strip_prefix("name=").map(decode);
-            let keys: Vec<Value> = lock(shared)
-                .values()
-                .filter(|k| wanted.as_deref().is_none_or(|w| k.name == w))
-                .map(|k| json!({"id": k.id, "name": k.name, "expires_at": k.expires_at}))
-                .collect();
-            (200, Value::Array(keys))
-        }
-        ("DELETE", p) if p.starts_with("/keys/") => {
-            let id = decode(&p["/keys/".len()..]);
-            match lock(shared).remove(&id) {
-                Some(_) => (204, Value::Null),
-                None => (404, json!({"error": "no such key"})),
-            }
-        }
-        ("GET", "/whoami") => {
-            let keys = lock(shared);
-            match bearer.and_then(|b| keys.values().find(|k| k.secret == b)) {
-                Some(k) => (200, json!({"id": k.id, "name": k.name})),
-                None => (401, json!({"error": "unauthorized"})),
-            }
-        }
-        _ => (404, json!({"error": "no such endpoint"})),
+/// `GET /whoami` with `Authorization: Bearer <secret>`: 200 for a live key.
+fn whoami(state: &mut State, req: &Request) -> ResponseTemplate {
+    let bearer = upstream::bearer(req);
+    match bearer.and_then(|b| state.keys.values().find(|k| k.secret == b)) {
+        Some(k) => json_reply(200, &json!({"id": k.id, "name": k.name})),
+        None => json_reply(401, &json!({"error": "unauthorized"})),
     }
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -206,7 +190,7 @@ mod tests {
         body: &str,
         bearer: Option<&str>,
     ) -> (u16, String) {
-        crate::fake_http::send(url, method, path, body, bearer).unwrap()
+        crate::http_call(url, method, path, body, bearer).unwrap()
     }
 
     #[test]

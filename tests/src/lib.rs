@@ -30,7 +30,6 @@
 //! ```
 
 pub mod fake_balena;
-pub mod fake_http;
 pub mod fake_keys;
 pub mod prod;
 pub mod test_ca;
@@ -39,7 +38,7 @@ use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -367,11 +366,11 @@ impl BaoServer {
                 bail!("server process exited during startup ({status})");
             }
             let last = match http_request(
-                self.port,
+                SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
                 "GET",
                 "/v1/sys/health",
-                None,
-                None,
+                &[],
+                &[],
                 Duration::from_secs(2),
             ) {
                 Ok((200, _)) => return Ok(()),
@@ -562,8 +561,17 @@ impl BaoServer {
         body: Option<&Value>,
     ) -> (u16, Value) {
         let path = api_path(path);
-        let (status, text) = match http_request(self.port, method, &path, token, body, HTTP_TIMEOUT)
-        {
+        let sock = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let headers: Vec<(&str, &str)> = token.map(|t| ("X-Vault-Token", t)).into_iter().collect();
+        let answer = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .context("encoding the request body")
+            .and_then(|body| {
+                let body = body.unwrap_or_default();
+                http_request(sock, method, &path, &headers, &body, HTTP_TIMEOUT)
+            });
+        let (status, text) = match answer {
             Ok(answer) => answer,
             Err(e) => panic!("HTTP {method} {path} failed: {e:#}"),
         };
@@ -831,38 +839,72 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Sends one request to a fake upstream at `url` (`http://host:port`) the way
+/// a plain client would, with an optional `Authorization: Bearer` token and a
+/// JSON `body` (may be empty); returns the status and the body. For tests
+/// that talk to a fake directly, in place of a plugin or a user's `curl`.
+///
+/// # Errors
+/// If `url` is not `http://host:port`, or on connection or protocol errors
+/// (not on non-2xx statuses).
+pub fn http_call(
+    url: &str,
+    method: &str,
+    target: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> Result<(u16, String)> {
+    let host = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("not an http:// URL: {url}"))?;
+    let sock = host
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {host}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{host} has no address"))?;
+    let auth = bearer.map(|b| format!("Bearer {b}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    http_request(
+        sock,
+        method,
+        target,
+        &headers,
+        body.as_bytes(),
+        HTTP_TIMEOUT,
+    )
+}
+
 /// Minimal HTTP/1.1 client: one request per connection (`Connection: close`),
 /// JSON body, handles `Content-Length` and chunked responses.
 fn http_request(
-    port: u16,
+    sock: SocketAddr,
     method: &str,
     path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
+    headers: &[(&str, &str)],
+    body: &[u8],
     timeout: Duration,
 ) -> Result<(u16, String)> {
-    let sock = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&sock, Duration::from_secs(5))
         .with_context(|| format!("connecting to {sock}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
 
-    let body = match body {
-        Some(v) => serde_json::to_vec(v).context("encoding request body")?,
-        None => Vec::new(),
-    };
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {sock}\r\nConnection: close\r\nAccept: application/json\r\n"
     );
-    if let Some(token) = token {
-        let _ = write!(req, "X-Vault-Token: {token}\r\n");
+    for (name, value) in headers {
+        let _ = write!(req, "{name}: {value}\r\n");
     }
     if !body.is_empty() {
         req.push_str("Content-Type: application/json\r\n");
     }
     let _ = write!(req, "Content-Length: {}\r\n\r\n", body.len());
     stream.write_all(req.as_bytes())?;
-    stream.write_all(&body)?;
+    stream.write_all(body)?;
     stream.flush()?;
 
     let mut raw = Vec::new();

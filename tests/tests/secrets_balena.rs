@@ -9,8 +9,7 @@
 use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
-use integration_tests::fake_http::send;
-use integration_tests::{BaoServer, crate_version, plugin_binary, wait_for};
+use integration_tests::{BaoServer, crate_version, http_call, plugin_binary, wait_for};
 use serde_json::{Value, json};
 
 const NAME: &str = "secrets-balena";
@@ -266,7 +265,7 @@ fn revoking_after_the_role_is_deleted_still_deletes_the_key() {
 /// dashboard.
 fn delete_upstream(fake: &FakeBalena, id: u64, session: &str) {
     let target = format!("/v7/api_key({id})");
-    let (status, body) = send(fake.url(), "DELETE", &target, "", Some(session)).unwrap();
+    let (status, body) = http_call(fake.url(), "DELETE", &target, "", Some(session)).unwrap();
     assert_eq!(status, 200, "{body}");
 }
 

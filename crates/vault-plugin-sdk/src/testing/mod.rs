@@ -1,4 +1,11 @@
-//! The test kit (cargo feature `test-util`): run a backend in-process.
+//! The test kit (cargo feature `test-util`): run a backend in-process, and
+//! fake the upstream services it calls.
+//!
+//! Upstreams are faked with [`wiremock`] (re-exported here, so a plugin's
+//! tests need no dependency of their own); [`upstream`] adds what every fake
+//! needs on top: shared state for create/use/delete flows, header checks,
+//! and an HTTPS front with a private CA. The guide
+//! [`guide::testing`](crate::guide::testing) shows both in use.
 //!
 //! A [`TestBackend`] wraps any backend with in-memory storage and a static
 //! system view; requests are built with [`TestBackend::request`] and sent
@@ -26,6 +33,10 @@
 //! [`TestBackend::set_standby`] puts the backend where an OpenBao standby
 //! node (or any HA node while it unseals) runs it: storage read-only, writes
 //! failing with the host's error, and the standby's replication state.
+
+pub mod upstream;
+
+pub use wiremock;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
