@@ -11,8 +11,9 @@ pub struct Name(pub String);
 
 impl Fields for Name {
     fn schema() -> Vec<FieldSchema> {
-        let mut field =
-            FieldSchema::new("name", FieldType::String).description("Name of the entry.");
+        // No description of its own: help and OpenAPI say "Taken from the
+        // request path", unless another handler of the path describes it.
+        let mut field = FieldSchema::new("name", FieldType::String);
         field.required = true;
         field.path = true;
         vec![field]
