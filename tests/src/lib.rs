@@ -28,6 +28,7 @@
 pub mod fake_balena;
 pub mod fake_http;
 pub mod fake_keys;
+pub mod fake_pachd;
 
 use std::env;
 use std::fmt::Write as _;
