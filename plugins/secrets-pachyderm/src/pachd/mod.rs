@@ -30,7 +30,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-pub use address::{DEFAULT_PORT, PachdAddress};
+pub use address::PachdAddress;
 pub use channel::parse_ca_cert;
 pub use error::{PachdError, Permission};
 
