@@ -126,6 +126,8 @@ struct State {
     auth_active: bool,
     root_token_from_env: bool,
     calls: HashMap<Rpc, usize>,
+    /// Every token ever issued, in order, for log scans.
+    issued: Vec<String>,
 }
 
 struct Shared {
@@ -202,6 +204,7 @@ impl State {
 
     fn insert(&mut self, subject: &str, ttl: Option<Duration>) -> String {
         let token = new_token();
+        self.issued.push(token.clone());
         self.tokens.insert(
             token.clone(),
             Token {
@@ -317,6 +320,7 @@ impl AuthApi for Service {
         } else {
             wanted
         };
+        state.issued.push(root_token.clone());
         state.tokens.insert(
             root_token.clone(),
             Token {
@@ -464,6 +468,7 @@ impl FakePachd {
             auth_active: true,
             root_token_from_env: false,
             calls: HashMap::new(),
+            issued: Vec::new(),
         };
         let root_token = state.insert(ROOT_SUBJECT, None);
         let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -600,6 +605,12 @@ impl FakePachd {
             .filter(|(_, t)| t.subject == subject && t.live(now))
             .map(|(token, _)| token.clone())
             .collect()
+    }
+
+    /// Every token the fake ever issued or was given as a root token,
+    /// revoked and expired ones included.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.lock().issued.clone()
     }
 
     /// Answers `rpc` (every call when `None`) with `code` and `message`
