@@ -3,7 +3,8 @@
 //! killing the token, the manual revoke), minting as a Vault policy rule,
 //! a non-robot subject refused, pachd down or slow giving a clear error
 //! within the timeout (and a revoke that works once pachd is back), the
-//! root token rotation, and that no token reaches the server log.
+//! root token rotation, help and OpenAPI, and that no token reaches the
+//! server log.
 
 use std::time::{Duration, Instant};
 
@@ -130,6 +131,23 @@ fn the_operators_flow_mints_a_robot_token_and_revoking_the_lease_kills_it() {
     assert_eq!(version["data"]["server-version"], "2.11.6", "{version}");
     let client = server.bao_json(&["read", "pachyderm/version/client-only"]);
     assert!(client["data"].get("server-version").is_none(), "{client}");
+
+    // Help and OpenAPI describe the robot in the path.
+    let help = server.bao_ok(&["path-help", "pachyderm/login/ci"]);
+    assert!(
+        help.contains("Mint a token for a Pachyderm robot user"),
+        "{help}"
+    );
+    assert!(help.contains("only for robot users"), "{help}");
+    let (status, doc) = server.http("GET", "sys/internal/specs/openapi", None);
+    assert_eq!(status, 200);
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.as_str() == "/pachyderm/login/{robot}"),
+        "{paths:?}"
+    );
 }
 
 #[test]
