@@ -7,62 +7,74 @@
 //! pachd with a 502. Writes have update semantics: what a write does not
 //! send is kept.
 //!
-//! A read shows everything but the admin token: the address, the TTLs, the
-//! timeout, the CA, and whom the admin token belongs to (`admin_subject`,
-//! e.g. `pach:root`) with how long it still lives. Before the first write a
-//! read finds nothing (404).
+//! A read shows everything but the admin token (a write-only field): the
+//! address, the TTLs, the timeout, the CA, and whom the admin token belongs
+//! to (`admin_subject`, e.g. `pach:root`) with how long it still lives.
+//! Before the first write a read finds nothing (404).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use vault_plugin_sdk::storage::StorageExt;
-use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
+use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::prelude::*;
 
 use crate::State;
 use crate::pachd::{Pachd, PachdAddress, PachdError, Settings, parse_ca_cert};
 
-/// The storage key of the config.
-const KEY: &str = "config";
+/// Where the configuration is stored.
+const CONFIG: Entry<Config> = Entry::new("config");
 
-/// How long one pachd call may take when the config does not say.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The mount's stored configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The mount's configuration, as written and as stored. What a write does
+/// not send is kept; a create applies the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Fields, Serialize, Deserialize)]
 pub struct Config {
-    /// The pachd token every call is made with.
-    pub admin_token: String,
-    /// pachd's address as the operator wrote it (checked by
-    /// [`PachdAddress::parse`]); `login` returns it.
+    /// A pachd token with the robot-token permission (roles clusterAdmin or
+    /// robotUser), e.g. the root token. Checked with pachd (WhoAmI) when
+    /// written; never returned.
+    #[field(secret, required)]
+    pub admin_token: Redacted<String>,
+    /// pachd's gRPC address as pachctl takes it: host:port,
+    /// grpc://host:port or grpcs://host:port (TLS); the port defaults to
+    /// 30650.
+    #[field(required)]
     pub pachd_address: String,
-    /// Default lease TTL in seconds (0: the mount's).
-    pub ttl: u64,
-    /// Max lease TTL in seconds (0: the mount's), also how long pachd
-    /// keeps each token.
-    pub max_ttl: u64,
-    /// How long one pachd call may take, in seconds.
-    pub request_timeout: u64,
-    /// PEM certificates trusted beside the system's roots.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_cert: Option<String>,
+    /// Default lease of minted tokens (e.g. "45s", "1h"); 0 means the
+    /// mount's default. Capped by max_ttl and the mount's max.
+    #[serde(with = "vault_plugin_sdk::storage::secs")]
+    pub ttl: Duration,
+    /// Max lease of minted tokens (e.g. "24h"); 0 means the mount's max.
+    /// pachd expires each token at this age, so a token outlives no lease.
+    #[serde(with = "vault_plugin_sdk::storage::secs")]
+    pub max_ttl: Duration,
+    /// How long one call to pachd may take (e.g. "5s").
+    #[field(default = "10s")]
+    #[serde(with = "vault_plugin_sdk::storage::secs")]
+    pub request_timeout: Duration,
+    /// PEM certificate(s) of a private CA to trust beside the system's roots
+    /// for grpcs://; an empty value removes it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ca_cert: String,
     /// Whom the admin token belonged to when it was checked.
+    #[field(skip)]
     #[serde(default)]
     pub admin_subject: String,
     /// When the admin token expires (seconds since 1970), if it does.
+    #[field(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token_expires_at: Option<u64>,
     /// A root token being rotated to, stored before pachd is asked (see
     /// [`crate::rotate`]).
+    #[field(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_root_token: Option<String>,
+    pub pending_root_token: Option<Redacted<String>>,
 }
 
 impl Config {
     /// The configuration, if the mount has one.
     pub async fn get(req: &Request) -> Result<Option<Config>> {
-        Ok(req.storage().get_json(KEY).await?)
+        CONFIG.load(req.storage()).await
     }
 
     /// The configuration; a clear 400 when the mount has none yet.
@@ -78,15 +90,20 @@ impl Config {
 
     /// Stores the configuration.
     pub async fn store(&self, req: &Request) -> Result<()> {
-        Ok(req.storage().put_json(KEY, self).await?)
+        CONFIG.save(req.storage(), self).await
+    }
+
+    /// The admin token.
+    pub fn admin_token(&self) -> &str {
+        self.admin_token.expose()
     }
 
     /// How to reach pachd.
     pub fn settings(&self) -> Result<Settings> {
         Ok(Settings {
             address: PachdAddress::parse(&self.pachd_address).map_err(Error::internal)?,
-            ca_cert: self.ca_cert.clone(),
-            timeout: Duration::from_secs(self.request_timeout),
+            ca_cert: Some(self.ca_cert.clone()).filter(|pem| !pem.is_empty()),
+            timeout: self.request_timeout,
         })
     }
 
@@ -105,126 +122,58 @@ impl Config {
         let view = req.system_view();
         let mount_max = view.max_lease_ttl().await?;
         let max = match self.max_ttl {
-            0 => mount_max,
-            secs => Duration::from_secs(secs).min(mount_max),
+            Duration::ZERO => mount_max,
+            max => max.min(mount_max),
         };
         let ttl = match asked.filter(|t| !t.is_zero()) {
             Some(asked) => asked,
-            None if self.ttl == 0 => view.default_lease_ttl().await?,
-            None => Duration::from_secs(self.ttl),
+            None if self.ttl.is_zero() => view.default_lease_ttl().await?,
+            None => self.ttl,
         };
         Ok((ttl.min(max), max))
     }
 }
 
-/// Arguments of a `config` write; what is not sent is kept.
-#[derive(Fields)]
-pub struct ConfigArgs {
-    /// A pachd token with the robot-token permission (roles clusterAdmin or
-    /// robotUser), e.g. the root token. Checked with pachd (WhoAmI) when
-    /// written; never returned. Required when the config is created.
-    #[field(sensitive)]
-    admin_token: Option<String>,
-    /// pachd's gRPC address as pachctl takes it: host:port,
-    /// grpc://host:port or grpcs://host:port (TLS); the port defaults to
-    /// 30650. Required when the config is created.
-    pachd_address: Option<String>,
-    /// Default lease of minted tokens (e.g. "45s", "1h"); 0 means the
-    /// mount's default. Capped by max_ttl and the mount's max.
-    ttl: Option<Duration>,
-    /// Max lease of minted tokens (e.g. "24h"); 0 means the mount's max.
-    /// pachd expires each token at this age, so a token outlives no lease.
-    max_ttl: Option<Duration>,
-    /// How long one call to pachd may take (e.g. "5s"); default 10s.
-    request_timeout: Option<Duration>,
-    /// PEM certificate(s) of a private CA to trust beside the system's roots
-    /// for grpcs://; an empty value removes it.
-    ca_cert: Option<String>,
-}
-
 /// Whether the mount has a configuration.
 pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    Ok(req.storage().get(KEY).await?.is_some())
+    CONFIG.exists(req.storage()).await
 }
 
 /// Writes the configuration (create or update), checking a new admin token
-/// or address with pachd first.
-pub async fn write(state: Arc<State>, req: Request, args: ConfigArgs) -> Result<Response> {
+/// or a new way to reach pachd with pachd first.
+pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
     let old = Config::get(&req).await?;
-    let new_token = args.admin_token.is_some();
-    let check = new_token
-        || args.pachd_address.is_some()
-        || args.ca_cert.is_some()
-        || args.request_timeout.is_some()
-        || old.is_none();
-    let admin_token = match args.admin_token.map(|t| t.trim().to_owned()) {
-        Some(token) if token.is_empty() => {
+    let check = old.is_none()
+        || ["admin_token", "pachd_address", "ca_cert", "request_timeout"]
+            .iter()
+            .any(|field| update.sent(field));
+    let mut config = update.apply(old)?;
+    if update.sent("admin_token") {
+        let token = config.admin_token().trim().to_owned();
+        if token.is_empty() {
             return Err(Error::bad_request("admin_token must not be empty"));
         }
-        Some(token) => token,
-        None => old
-            .as_ref()
-            .map(|c| c.admin_token.clone())
-            .ok_or_else(|| Error::bad_request("admin_token is required"))?,
-    };
-    let pachd_address = match args.pachd_address {
-        Some(address) => {
-            PachdAddress::parse(&address).map_err(Error::bad_request)?;
-            address.trim().to_owned()
-        }
-        None => old
-            .as_ref()
-            .map(|c| c.pachd_address.clone())
-            .ok_or_else(|| {
-                Error::bad_request("pachd_address is required, e.g. pachd_address=127.0.0.1:30650")
-            })?,
-    };
-    let secs = |new: Option<Duration>, old: Option<u64>| {
-        new.map(|d| d.as_secs()).or(old).unwrap_or_default()
-    };
-    let ttl = secs(args.ttl, old.as_ref().map(|c| c.ttl));
-    let max_ttl = secs(args.max_ttl, old.as_ref().map(|c| c.max_ttl));
-    if max_ttl != 0 && ttl > max_ttl {
+        config.admin_token = Redacted::new(token);
+        // A token written by hand ends an interrupted rotation.
+        config.pending_root_token = None;
+    }
+    PachdAddress::parse(&config.pachd_address).map_err(Error::bad_request)?;
+    config.pachd_address = config.pachd_address.trim().to_owned();
+    if !config.max_ttl.is_zero() && config.ttl > config.max_ttl {
         return Err(Error::bad_request("ttl cannot be greater than max_ttl"));
     }
-    let request_timeout = match args.request_timeout {
-        Some(d) if d < Duration::from_secs(1) => {
-            return Err(Error::bad_request("request_timeout must be at least 1s"));
-        }
-        Some(d) => d.as_secs(),
-        None => old
-            .as_ref()
-            .map_or(DEFAULT_TIMEOUT.as_secs(), |c| c.request_timeout),
-    };
-    let ca_cert = match args.ca_cert {
-        Some(pem) if pem.trim().is_empty() => None,
-        Some(pem) => {
-            parse_ca_cert(&pem).map_err(Error::bad_request)?;
-            Some(pem)
-        }
-        None => old.as_ref().and_then(|c| c.ca_cert.clone()),
-    };
-    let mut config = Config {
-        admin_token,
-        pachd_address,
-        ttl,
-        max_ttl,
-        request_timeout,
-        ca_cert,
-        admin_subject: old
-            .as_ref()
-            .map(|c| c.admin_subject.clone())
-            .unwrap_or_default(),
-        admin_token_expires_at: old.as_ref().and_then(|c| c.admin_token_expires_at),
-        // A token written by hand ends an interrupted rotation.
-        pending_root_token: old
-            .and_then(|c| c.pending_root_token)
-            .filter(|_| !new_token),
-    };
+    if config.request_timeout < Duration::from_secs(1) {
+        return Err(Error::bad_request("request_timeout must be at least 1s"));
+    }
+    if config.ca_cert.trim().is_empty() {
+        config.ca_cert.clear();
+    } else {
+        parse_ca_cert(&config.ca_cert).map_err(Error::bad_request)?;
+    }
     if check {
         let who = config
             .pachd(&state)?
-            .who_am_i(&config.admin_token)
+            .who_am_i(config.admin_token())
             .await
             .map_err(|e| check_error(&e))?;
         config.admin_subject = who.subject;
@@ -234,8 +183,8 @@ pub async fn write(state: Arc<State>, req: Request, args: ConfigArgs) -> Result<
 
     let mut resp = Response::empty();
     let mount_max = req.system_view().max_lease_ttl().await?;
-    for (name, secs) in [("ttl", ttl), ("max_ttl", max_ttl)] {
-        if Duration::from_secs(secs) > mount_max {
+    for (name, ttl) in [("ttl", config.ttl), ("max_ttl", config.max_ttl)] {
+        if ttl > mount_max {
             resp = resp.warning(format!(
                 "{name} is above the mount's max lease TTL ({}s): leases are capped to it",
                 mount_max.as_secs()
@@ -265,18 +214,18 @@ fn check_error(err: &PachdError) -> Error {
     }
 }
 
-/// Shows the configuration, without the admin token.
+/// Shows the configuration, without the admin token (a write-only field).
 pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
     let Some(config) = Config::get(&req).await? else {
-        return Err(Error::not_found("no configuration"));
+        return Ok(Response::empty());
     };
     let expires_in = expires_in(config.admin_token_expires_at);
     Response::json(&json!({
         "pachd_address": config.pachd_address,
-        "ttl": config.ttl,
-        "max_ttl": config.max_ttl,
-        "request_timeout": config.request_timeout,
-        "ca_cert": config.ca_cert.unwrap_or_default(),
+        "ttl": config.ttl.as_secs(),
+        "max_ttl": config.max_ttl.as_secs(),
+        "request_timeout": config.request_timeout.as_secs(),
+        "ca_cert": config.ca_cert,
         "admin_subject": config.admin_subject,
         "admin_token_expires_in": expires_in.map_or(Value::Null, |d| json!(d.as_secs())),
     }))
@@ -284,7 +233,7 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
 
 /// Removes the configuration.
 pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    req.storage().delete(KEY).await?;
+    CONFIG.delete(req.storage()).await?;
     Ok(Response::empty())
 }
 

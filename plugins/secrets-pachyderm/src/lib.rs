@@ -15,7 +15,7 @@
 //! * `config/rotate-root`: replaces pachd's root token by one only Vault
 //!   knows, when the admin token is the root token;
 //! * `login/<robot>`, and the original `login` with `username=robot:<name>`:
-//!   a new token of that robot, leased (see [`login`] for the policy rule);
+//!   a new token of that robot, leased (module `login` has the policy rule);
 //! * `revoke`: revokes any token given to it;
 //! * `version`, `version/client-only`: the plugin's and pachd's versions.
 
@@ -141,7 +141,7 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
                 .read(version::client_only),
         )
         .secret(login::secret())
-        .wal_rollback(login::WAL_KIND, login::roll_back)
+        .wal_rollback(login::roll_back)
         .wal_rollback_min_age(wal_rollback_min_age)
         .build()
 }

@@ -53,28 +53,22 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use vault_plugin_sdk::framework::Secret;
-use vault_plugin_sdk::framework::wal::{delete_wal, put_wal};
-use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
+use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::framework::wal::WalKind;
+use vault_plugin_sdk::prelude::*;
 
 use crate::config::{Config, unix_secs};
 use crate::pachd::Revoked;
 use crate::{State, robot};
-
-/// The secret type of minted tokens (the original plugin's name).
-pub const SECRET_TYPE: &str = "pachyderm_tokens";
-
-/// The WAL kind of a token being minted.
-pub const WAL_KIND: &str = "pachyderm_robot_token";
 
 /// How much longer than its lease's max TTL a token lives in pachd.
 pub const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 /// What the lease keeps to renew and revoke the token.
 #[derive(Debug, Serialize, Deserialize)]
-struct Lease {
+pub struct Lease {
     /// The token: revoking needs it (the original plugin's key).
-    user_token: String,
+    user_token: Redacted<String>,
     /// The robot's name, for messages and logs.
     #[serde(default)]
     robot: String,
@@ -89,6 +83,11 @@ struct Lease {
     max_ttl: u64,
 }
 
+impl SecretType for Lease {
+    /// The original plugin's name: never change it once leases exist.
+    const NAME: &'static str = "pachyderm_tokens";
+}
+
 impl Lease {
     fn expired(&self) -> bool {
         self.expires_at != 0 && unix_secs(SystemTime::now()) >= self.expires_at
@@ -98,15 +97,22 @@ impl Lease {
 /// What the rollback of an unfinished mint reports.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingMint {
-    robot: String,
+    /// The robot's name.
+    pub robot: String,
     /// When pachd expires the token, if it was minted (seconds since 1970).
-    expires_at: u64,
+    pub expires_at: u64,
+}
+
+impl WalKind for PendingMint {
+    /// Stored in each entry: never change it while entries may exist.
+    const KIND: &'static str = "pachyderm_robot_token";
 }
 
 /// Arguments of `login/<robot>`.
 #[derive(Fields)]
 pub struct LoginPathArgs {
     /// The robot's name (the token is robot:<robot>'s), e.g. ci.
+    #[field(path)]
     robot: String,
     /// Lease TTL of this token (e.g. "1h"); default: the config's ttl.
     /// Capped by the max TTL.
@@ -126,8 +132,8 @@ pub struct LoginArgs {
 }
 
 /// The secret type with its renew and revoke.
-pub fn secret() -> Secret<State> {
-    Secret::new(SECRET_TYPE, revoke).renew(renew)
+pub fn secret() -> Secret<State, Lease> {
+    Secret::new(revoke).renew(renew)
 }
 
 /// `login/<robot>`: a token for the robot in the path.
@@ -158,9 +164,9 @@ async fn mint(
         robot: robot.to_owned(),
         expires_at,
     };
-    let wal_id = put_wal(req.storage(), WAL_KIND, &pending).await?;
+    let wal_id = put_wal(req.storage(), &pending).await?;
     let token = match pachd
-        .get_robot_token(&config.admin_token, robot, token_ttl)
+        .get_robot_token(config.admin_token(), robot, token_ttl)
         .await
     {
         Ok(token) => token,
@@ -175,7 +181,7 @@ async fn mint(
         }
     };
     let lease = Lease {
-        user_token: token.clone(),
+        user_token: Redacted::new(token.clone()),
         robot: robot.to_owned(),
         expires_at,
         ttl: ttl.as_secs(),
@@ -183,7 +189,6 @@ async fn mint(
     };
     let leased = async {
         let resp = Response::secret(
-            SECRET_TYPE,
             &json!({
                 "user_token": token,
                 "pachd_address": config.pachd_address,
@@ -209,7 +214,7 @@ async fn mint(
         }
         Err(err) => {
             // No lease will ever revoke it: revoke it now.
-            if let Err(revoke_err) = pachd.revoke_token(&config.admin_token, &token).await {
+            if let Err(revoke_err) = pachd.revoke_token(config.admin_token(), &token).await {
                 tracing::warn!(robot, error = %revoke_err, "could not revoke a token that was minted but not leased; it expires by itself");
             }
             Err(err)
@@ -218,8 +223,7 @@ async fn mint(
 }
 
 /// Extends the lease within its max TTL, never past the token's expiry.
-async fn renew(_: Arc<State>, req: Request) -> Result<Response> {
-    let lease: Lease = req.secret_internal()?;
+async fn renew(_: Arc<State>, req: Request, lease: Lease) -> Result<Response> {
     if lease.expired() {
         return Err(Error::bad_request(format!(
             "the token of robot:{} has expired in pachd; it cannot be renewed",
@@ -241,8 +245,7 @@ async fn renew(_: Arc<State>, req: Request) -> Result<Response> {
 
 /// Revokes the token in pachd. Already gone is success; so is any answer
 /// once the token has expired.
-async fn revoke(state: Arc<State>, req: Request) -> Result<Response> {
-    let lease: Lease = req.secret_internal()?;
+async fn revoke(state: Arc<State>, req: Request, lease: Lease) -> Result<Response> {
     let robot = &lease.robot;
     let Some(config) = Config::get(&req).await? else {
         if lease.expired() {
@@ -255,7 +258,7 @@ async fn revoke(state: Arc<State>, req: Request) -> Result<Response> {
     };
     let revoked = config
         .pachd(&state)?
-        .revoke_token(&config.admin_token, &lease.user_token)
+        .revoke_token(config.admin_token(), lease.user_token.expose())
         .await;
     match revoked {
         Ok(Revoked::Now) => tracing::info!(robot, "revoked a pachd robot token"),

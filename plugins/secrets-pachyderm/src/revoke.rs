@@ -29,7 +29,7 @@ pub async fn revoke(state: Arc<State>, req: Request, args: RevokeArgs) -> Result
         return Err(Error::bad_request("user_token must not be empty"));
     }
     let config = Config::load(&req).await?;
-    if token == config.admin_token {
+    if token == config.admin_token() {
         return Err(Error::bad_request(
             "user_token is the mount's admin token; revoking it would leave the mount unable to \
              reach pachd (write a new admin_token to config first)",
@@ -37,7 +37,7 @@ pub async fn revoke(state: Arc<State>, req: Request, args: RevokeArgs) -> Result
     }
     let revoked = config
         .pachd(&state)?
-        .revoke_token(&config.admin_token, token)
+        .revoke_token(config.admin_token(), token)
         .await
         .map_err(|e| match e {
             PachdError::UnsendableToken => Error::bad_request(format!("user_token: {e}")),

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use ring::rand::{SecureRandom, SystemRandom};
+use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::{Error, Request, Response, Result};
 
 use crate::State;
@@ -39,7 +40,7 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
     let mut config = Config::load(&req).await?;
     let pachd = config.pachd(&state)?;
     if let Some(pending) = config.pending_root_token.clone() {
-        let taken = taken(&pachd, &pending).await.map_err(|e| {
+        let taken = taken(&pachd, pending.expose()).await.map_err(|e| {
             Error::upstream(format!("checking an interrupted root token rotation: {e}"))
         })?;
         if let Taken::Yes = taken {
@@ -53,7 +54,7 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
         config.pending_root_token = None;
     }
     let who = pachd
-        .who_am_i(&config.admin_token)
+        .who_am_i(config.admin_token())
         .await
         .map_err(|e| Error::upstream(format!("checking the admin token: {e}")))?;
     if who.subject != ROOT_SUBJECT {
@@ -68,13 +69,13 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
     config.store(&req).await?;
 
     let rotated = match pachd
-        .rotate_root_token(&config.admin_token, &new_token)
+        .rotate_root_token(config.admin_token(), new_token.expose())
         .await
     {
         Ok(()) => Ok(()),
         Err(err) if err.is_refusal() => Err(err),
         // No answer, or an unclear one: ask pachd about the new token.
-        Err(err) => match taken(&pachd, &new_token).await {
+        Err(err) => match taken(&pachd, new_token.expose()).await {
             Ok(Taken::Yes) => Ok(()),
             Ok(Taken::No) => Err(err),
             Err(_) => {
@@ -111,7 +112,7 @@ async fn taken(pachd: &Pachd, token: &str) -> Result<Taken, PachdError> {
 }
 
 /// Makes `token` the admin token.
-fn adopt(config: &mut Config, token: String) {
+fn adopt(config: &mut Config, token: Redacted<String>) {
     config.admin_token = token;
     config.pending_root_token = None;
     config.admin_subject = ROOT_SUBJECT.to_owned();
@@ -119,10 +120,12 @@ fn adopt(config: &mut Config, token: String) {
 }
 
 /// 32 random hex digits, the form of pachd's own tokens.
-fn random_token() -> Result<String> {
+fn random_token() -> Result<Redacted<String>> {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| Error::internal("no randomness available for a new root token"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(Redacted::new(
+        bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
