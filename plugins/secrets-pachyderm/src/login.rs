@@ -72,7 +72,8 @@ pub struct Lease {
     /// The robot's name, for messages and logs.
     #[serde(default)]
     robot: String,
-    /// When pachd expires the token, in seconds since 1970 (0: unknown).
+    /// When pachd expires the token, in seconds since 1970 (0: unknown, as
+    /// in a lease of the original plugin, which kept only the token).
     #[serde(default)]
     expires_at: u64,
     /// The lease's TTL and max TTL at issue, in seconds, for renewals
