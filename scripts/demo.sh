@@ -29,11 +29,13 @@ PLUGIN_TABLE='
 vault-plugin-example-kv       secret  example-kv       example-kv
 vault-plugin-example-auth     auth    example-auth     example-auth
 vault-plugin-secrets-balena   secret  secrets-balena   balena
+vault-plugin-secrets-pachyderm secret secrets-pachyderm pachyderm
 '
 
 # Set-up commands run once a mount exists, against the fake upstreams
 # (@KEYS_URL@ is the fake key service's URL, @BALENA_URL@ the fake balena
-# API's, @BALENA_SESSION@ a session token of its demo user):
+# API's, @BALENA_SESSION@ a session token of its demo user, @PACHD_ADDRESS@
+# the fake pachd's address, @PACHD_ROOT_TOKEN@ its root token):
 #   <mount>  <command...>
 SETUP='
 example-kv    bao write example-kv/config upstream_url=@KEYS_URL@
@@ -41,6 +43,7 @@ example-kv    bao write example-kv/role/dev ttl=5m max_ttl=1h
 example-auth  bao write auth/example-auth/users/alice password=demo-password token_policies=default token_ttl=10m
 balena        bao write balena/config url=@BALENA_URL@
 balena        bao write balena/role/developer balenaApiKey=@BALENA_SESSION@ ttl=5m max_ttl=1h
+pachyderm     bao write pachyderm/config admin_token=@PACHD_ROOT_TOKEN@ pachd_address=@PACHD_ADDRESS@ ttl=45s max_ttl=1h
 '
 
 # Example commands printed (and run by --smoke) once a mount exists:
@@ -54,6 +57,9 @@ example-kv    bao read example-kv/creds/dev
 example-kv    bao path-help example-kv/role/dev
 example-auth  bao write auth/example-auth/login username=alice password=demo-password
 balena        bao read balena/creds/developer
+pachyderm     bao write -f pachyderm/login/ci
+pachyderm     bao write pachyderm/login username=robot:ci
+pachyderm     bao read pachyderm/version
 '
 # ---------------------------------------------------------------------------
 
@@ -167,14 +173,17 @@ FAKES="$RELEASE_DIR/fake-upstreams"
 "$FAKES" >"$DEMO_DIR/fakes.txt" 2>>"$LOG" &
 FAKES_PID=$!
 for _ in $(seq 1 50); do
-    grep -q '^balena_session=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
+    grep -q '^pachd_root_token=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
     sleep 0.1
 done
 KEYS_URL="$(sed -n 's/^keys=//p' "$DEMO_DIR/fakes.txt")"
 BALENA_URL="$(sed -n 's/^balena=//p' "$DEMO_DIR/fakes.txt")"
 BALENA_SESSION="$(sed -n 's/^balena_session=//p' "$DEMO_DIR/fakes.txt")"
-[[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" ]] || die "the fake upstreams did not start"
-log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password)"
+PACHD_ADDRESS="$(sed -n 's/^pachd=//p' "$DEMO_DIR/fakes.txt")"
+PACHD_ROOT_TOKEN="$(sed -n 's/^pachd_root_token=//p' "$DEMO_DIR/fakes.txt")"
+[[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" && -n "$PACHD_ADDRESS" && -n "$PACHD_ROOT_TOKEN" ]] ||
+    die "the fake upstreams did not start"
+log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password), fake pachd at $PACHD_ADDRESS"
 
 # 4. Register and mount every plugin binary.
 MOUNTED=()
@@ -209,6 +218,8 @@ while read -r mount cmd; do
         line="${cmd//@KEYS_URL@/$KEYS_URL}"
         line="${line//@BALENA_URL@/$BALENA_URL}"
         line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
+        line="${line//@PACHD_ADDRESS@/$PACHD_ADDRESS}"
+        line="${line//@PACHD_ROOT_TOKEN@/$PACHD_ROOT_TOKEN}"
         read -r -a words <<<"$line"
         bao "${words[@]:1}" >/dev/null || fail_with_log "set-up failed: $cmd"
     done

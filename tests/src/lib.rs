@@ -31,6 +31,7 @@
 
 pub mod fake_balena;
 pub mod fake_keys;
+pub mod fake_pachd;
 pub mod prod;
 pub mod test_ca;
 

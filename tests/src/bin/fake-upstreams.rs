@@ -7,27 +7,35 @@
 //! keys=http://127.0.0.1:40123
 //! balena=http://127.0.0.1:40124
 //! balena_session=eyJhbGciOi...
+//! pachd=127.0.0.1:40125
+//! pachd_root_token=0f3c...
 //! ```
 //!
 //! `balena_session` is a seven-day session token of the fake balena's demo
 //! user `demo` (password `demo-password`), what an operator would paste
-//! into a `secrets-balena` role.
+//! into a `secrets-balena` role. `pachd` is the fake pachd's gRPC address
+//! and `pachd_root_token` its root token, the admin token of the
+//! `secrets-pachyderm` demo mount.
 
 use std::io::Write;
 use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
 use integration_tests::fake_keys::FakeKeyService;
+use integration_tests::fake_pachd::FakePachd;
 
 fn main() -> std::io::Result<()> {
     let keys = FakeKeyService::start()?;
     let balena = FakeBalena::start()?;
     balena.add_user("demo", "demo-password");
     let session = balena.session_token("demo", Duration::ZERO, Duration::from_secs(7 * 24 * 3600));
+    let pachd = FakePachd::start()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "keys={}", keys.url())?;
     writeln!(out, "balena={}", balena.url())?;
     writeln!(out, "balena_session={session}")?;
+    writeln!(out, "pachd={}", pachd.address())?;
+    writeln!(out, "pachd_root_token={}", pachd.root_token())?;
     out.flush()?;
     drop(out);
     loop {
