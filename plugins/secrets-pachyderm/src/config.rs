@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::prelude::*;
+use vault_plugin_sdk::upstream::parse_ca_cert;
 
 use crate::State;
-use crate::pachd::{Pachd, PachdAddress, PachdError, Settings, parse_ca_cert};
+use crate::pachd::{Pachd, PachdAddress, PachdError, Settings};
 
 /// Where the configuration is stored.
 const CONFIG: Entry<Config> = Entry::new("config");

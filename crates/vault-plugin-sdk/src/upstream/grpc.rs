@@ -46,6 +46,41 @@ pub async fn channel(
     tls: Option<&UpstreamSettings>,
     timeout: Duration,
 ) -> Result<Channel, UpstreamError> {
+    let (target, endpoint) = prepare(name, endpoint_uri, tls, timeout)?;
+    let connecting = endpoint.connect_with_connector(connector(Arc::clone(&target)));
+    match tokio::time::timeout(timeout, connecting).await {
+        Err(_) => Err(target.error(UpstreamErrorKind::Timeout(timeout))),
+        Ok(Err(e)) => {
+            let kind = transport_kind(&e, false, true, target.address.clone(), timeout);
+            Err(target.error(kind))
+        }
+        Ok(Ok(channel)) => Ok(channel),
+    }
+}
+
+/// Like [`channel`], but nothing is dialled until the first call (and the
+/// channel reconnects by itself after a failure): for a client built while
+/// handling a config write or cached per mount, where the upstream may be
+/// down for now. Only bad settings (an address or `ca_cert` that cannot
+/// work) are errors here; a call answers `UNAVAILABLE` while the upstream
+/// cannot be reached.
+pub fn lazy_channel(
+    name: &str,
+    endpoint_uri: &str,
+    tls: Option<&UpstreamSettings>,
+    timeout: Duration,
+) -> Result<Channel, UpstreamError> {
+    let (target, endpoint) = prepare(name, endpoint_uri, tls, timeout)?;
+    Ok(endpoint.connect_with_connector_lazy(connector(target)))
+}
+
+/// The dialling target and the endpoint (with its timeouts) of a channel.
+fn prepare(
+    name: &str,
+    endpoint_uri: &str,
+    tls: Option<&UpstreamSettings>,
+    timeout: Duration,
+) -> Result<(Arc<Target>, Endpoint), UpstreamError> {
     let target = Arc::new(Target::new(name, endpoint_uri, tls)?);
     let scheme = if target.tls.is_some() {
         "https"
@@ -56,21 +91,24 @@ pub async fn channel(
         .map_err(|e| target.error(UpstreamErrorKind::Settings(format!("{e}"))))?
         .connect_timeout(timeout)
         .timeout(timeout);
-    let connector = {
+    Ok((target, endpoint))
+}
+
+/// tonic's connector: every (re)connection dials `target` our way.
+fn connector(
+    target: Arc<Target>,
+) -> impl tower::Service<
+    Uri,
+    Response = TokioIo<Conn>,
+    Error = UpstreamError,
+    Future = impl std::future::Future<Output = Result<TokioIo<Conn>, UpstreamError>> + Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_: Uri| {
         let target = Arc::clone(&target);
-        tower::service_fn(move |_: Uri| {
-            let target = Arc::clone(&target);
-            async move { target.connect().await.map(|io| TokioIo::new(Conn::new(io))) }
-        })
-    };
-    match tokio::time::timeout(timeout, endpoint.connect_with_connector(connector)).await {
-        Err(_) => Err(target.error(UpstreamErrorKind::Timeout(timeout))),
-        Ok(Err(e)) => {
-            let kind = transport_kind(&e, false, true, target.address.clone(), timeout);
-            Err(target.error(kind))
-        }
-        Ok(Ok(channel)) => Ok(channel),
-    }
+        async move { target.connect().await.map(|io| TokioIo::new(Conn::new(io))) }
+    })
 }
 
 /// Where a channel dials, and how.

@@ -32,4 +32,5 @@ pub use error::{EXCERPT_CHARS, UpstreamError, UpstreamErrorKind, excerpt};
 pub use reqwest::{Method, StatusCode, header};
 pub use retry::Retry;
 pub use settings::{HttpHeaders, Timeout, UpstreamSettings};
+pub use tls::parse_ca_cert;
 pub use url::{normalize_base_url, percent_encode};

@@ -14,8 +14,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use super::UpstreamSettings;
 
-/// The certificates of a PEM text; an error unless it holds at least one.
-pub(crate) fn parse_ca_cert(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a PEM text (a `ca_cert` setting); an error, safe to
+/// show, unless it holds at least one.
+pub fn parse_ca_cert(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("ca_cert is not valid PEM: {e}"))?;

@@ -15,7 +15,6 @@
 //! whose messages never hold a token.
 
 mod address;
-mod channel;
 mod error;
 
 use std::future::Future;
@@ -29,9 +28,9 @@ use pachyderm_proto::versionpb_v2::api_client::ApiClient as VersionClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+use vault_plugin_sdk::upstream::{UpstreamSettings, grpc};
 
 pub use address::PachdAddress;
-pub use channel::parse_ca_cert;
 pub use error::{PachdError, Permission};
 
 /// The metadata key pachd reads the caller's token from.
@@ -87,14 +86,24 @@ pub struct Pachd {
 }
 
 impl Pachd {
-    /// A client for `settings`. Nothing is dialled yet; the error (a bad
-    /// `ca_cert`, no CA certificates for TLS) is safe to show.
+    /// A client for `settings`, over the SDK's gRPC channel (hickory DNS,
+    /// rustls with ring, system roots plus `ca_cert`). Nothing is dialled
+    /// yet; the error (a bad `ca_cert`, no CA certificates for TLS) is safe
+    /// to show.
     pub fn new(settings: &Settings) -> Result<Pachd, String> {
-        let channel = channel::channel(
-            &settings.address,
-            settings.ca_cert.as_deref(),
+        let address = &settings.address;
+        let tls = UpstreamSettings {
+            ca_cert: settings.ca_cert.clone().unwrap_or_default(),
+            ..UpstreamSettings::default()
+        };
+        let scheme = if address.tls { "https" } else { "http" };
+        let channel = grpc::lazy_channel(
+            "pachd",
+            &format!("{scheme}://{}:{}", address.uri_host(), address.port),
+            address.tls.then_some(&tls),
             settings.timeout,
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Pachd {
             channel,
             address: settings.address.to_string(),
