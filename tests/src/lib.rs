@@ -27,6 +27,7 @@
 
 pub mod fake_balena;
 pub mod fake_http;
+pub mod fake_iam;
 pub mod fake_keys;
 
 use std::env;
