@@ -548,6 +548,15 @@ impl FakeIam {
         self.state().new_api_key(identity, "test key", "")
     }
 
+    /// Deletes the API key with this id (as its owner would).
+    pub fn delete_api_key(&self, id: &str) {
+        for key in &mut self.state().api_keys {
+            if key.id == id {
+                key.deleted = true;
+            }
+        }
+    }
+
     /// The API key with this id, deleted or not.
     pub fn api_key(&self, id: &str) -> Option<FakeApiKey> {
         self.state().api_keys.iter().find(|k| k.id == id).cloned()
