@@ -5,7 +5,7 @@
 #
 #   1. install OpenBao (scripts/install-bao.sh, cached in .cache/bao)
 #   2. make sure rustfmt and clippy are there
-#   3. cargo fmt --check, cargo clippy -D warnings
+#   3. cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings
 #   4. build release plugins, statically linked, for x86_64-unknown-linux-gnu
 #   5. the demo, once, running its example commands (demo.sh --smoke)
 #   6. doc tests, then all tests (cargo nextest if installed, else cargo test)
@@ -52,6 +52,9 @@ if [[ "${SKIP_LINT:-0}" != 1 ]]; then
 
     step "cargo clippy"
     cargo clippy --workspace --all-targets --locked -- -D warnings
+
+    step "cargo doc (warnings denied)"
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 fi
 
 step "release build (static, $TARGET)"

@@ -104,6 +104,35 @@ fn version_flag_prints_the_crate_version() {
 }
 
 #[test]
+fn check_flag_reports_what_would_stop_the_plugin_without_a_cookie() {
+    for (bin, dir) in PLUGINS {
+        let out = Command::new(plugin_binary(bin))
+            .arg("--check")
+            .env_remove(COOKIE.0)
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{bin}: {text}");
+        assert!(text.contains(&crate_version(dir)), "{bin}: {text}");
+        assert!(text.contains("ok       statically linked"), "{bin}: {text}");
+        assert!(text.contains("not mounted noexec"), "{bin}: {text}");
+        assert!(text.contains("nothing stops this plugin"), "{bin}: {text}");
+        // A temp dir where no socket can be made is reported with the fallback.
+        let out = Command::new(plugin_binary(bin))
+            .arg("--check")
+            .env("TMPDIR", "/nonexistent/plugin-check")
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("warning  no unix socket can be made in /nonexistent/plugin-check"),
+            "{bin}: {text}"
+        );
+        assert!(text.contains("falls back to TCP"), "{bin}: {text}");
+    }
+}
+
+#[test]
 fn automtls_start_prints_one_handshake_line_with_an_unpadded_certificate() {
     use base64::Engine as _;
     for (bin, _) in PLUGINS {
@@ -245,4 +274,39 @@ fn binaries_start_in_an_empty_root() {
         // No /tmp in the root: the plugin falls back to TCP in the host's range.
         assert!(line.starts_with("1|5|tcp|127.0.0.1:"), "{line}");
     }
+}
+
+#[test]
+fn check_flag_finds_a_noexec_plugin_directory() {
+    // A private mount namespace (a user namespace when not root) with a
+    // noexec tmpfs: the directory an operator might have chosen.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("plugins");
+    std::fs::create_dir(&target).expect("plugin dir");
+    let (bin, _) = PLUGINS[0];
+    let script = format!(
+        "mount -t tmpfs -o noexec tmpfs {dir} && {bin} --check={dir}",
+        dir = target.display(),
+        bin = plugin_binary(bin).display()
+    );
+    // SAFETY: geteuid has no preconditions.
+    let mut cmd = Command::new("unshare");
+    if unsafe { libc::geteuid() } != 0 {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    let out = cmd
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "PROBLEM  {} is on {}, mounted noexec",
+            target.display(),
+            target.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("fix the problems above"), "{text}");
 }

@@ -30,9 +30,9 @@ const KINDS: [(&str, &str); 17] = [
     ("time", "Time"),
 ];
 
-const KEYS: &str = "rename, kind, default, required, sensitive, allowed, alias, description, \
-                    query, deprecated, display_name, display_group, display_value, edit_type, skip, \
-                    flatten";
+const KEYS: &str = "rename, kind, default, required, sensitive, secret, path, allowed, alias, \
+                    description, query, deprecated, display_name, display_group, display_value, \
+                    edit_type, skip, flatten";
 
 /// The options of one struct field.
 #[derive(Default)]
@@ -42,6 +42,10 @@ struct Options {
     default: Option<TokenStream>,
     required: bool,
     sensitive: bool,
+    /// Write-only: accepted on writes, never in a read response.
+    secret: bool,
+    /// The value is a capture of the path pattern.
+    path: bool,
     allowed: Option<Vec<TokenStream>>,
     aliases: Vec<LitStr>,
     description: Option<LitStr>,
@@ -87,6 +91,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let sdk = quote!(::vault_plugin_sdk::framework::fields);
     let mut schema = Vec::new();
     let mut inits = Vec::new();
+    let mut updates = Vec::new();
     for field in &named.named {
         let ident = field
             .ident
@@ -101,6 +106,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         if options.flatten {
             schema.push(quote!(fields.extend(<#ty as #sdk::Fields>::schema());));
             inits.push(quote!(#ident: <#ty as #sdk::Fields>::from_data(data)?));
+            updates.push(quote!(<#ty as #sdk::Fields>::update_from(&mut self.#ident, data)?;));
             continue;
         }
         let wire = options
@@ -121,8 +127,12 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             setters.push(quote!(field = field.default_value(#default);));
         }
         let flags = [
-            (options.required, quote!(field.required = true;)),
+            (
+                options.required || options.path,
+                quote!(field.required = true;),
+            ),
             (options.deprecated, quote!(field.deprecated = true;)),
+            (options.path, quote!(field.path = true;)),
         ];
         setters.extend(flags.into_iter().filter(|(on, _)| *on).map(|(_, t)| t));
         // Shared with the aliases: how the value is sent, shown and checked.
@@ -130,8 +140,11 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         if options.query {
             shared.push(quote!(field.query = true;));
         }
-        if options.sensitive {
+        if options.sensitive || options.secret {
             shared.push(quote!(field.display.sensitive = true;));
+        }
+        if options.secret {
+            shared.push(quote!(field.write_only = true;));
         }
         for value in options.allowed.iter().flatten() {
             shared.push(quote!(field = field.allow(#value);));
@@ -170,12 +183,17 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
             });
         }
-        if options.aliases.is_empty() {
+        let aliases = &options.aliases;
+        if aliases.is_empty() {
             inits.push(quote!(#ident: data.get::<#ty>(#wire)?));
         } else {
-            let aliases = &options.aliases;
             inits.push(quote!(#ident: data.get_first::<#ty>(&[#wire, #(#aliases),*])?));
         }
+        updates.push(quote! {
+            if data.sent(&[#wire, #(#aliases),*]) {
+                self.#ident = data.get_first::<#ty>(&[#wire, #(#aliases),*])?;
+            }
+        });
     }
 
     let name = &input.ident;
@@ -192,6 +210,15 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 data: &#sdk::FieldData<'_>,
             ) -> ::core::result::Result<Self, #sdk::FieldError> {
                 ::core::result::Result::Ok(Self { #(#inits,)* })
+            }
+
+            fn update_from(
+                &mut self,
+                data: &#sdk::FieldData<'_>,
+            ) -> ::core::result::Result<(), #sdk::FieldError> {
+                let _ = data;
+                #(#updates)*
+                ::core::result::Result::Ok(())
             }
         }
     })
@@ -240,6 +267,8 @@ fn parse_option(meta: &ParseNestedMeta<'_>, options: &mut Options) -> syn::Resul
         "skip" | "flatten" => {}
         "required" => once(meta, &mut options.required)?,
         "sensitive" => once(meta, &mut options.sensitive)?,
+        "secret" => once(meta, &mut options.secret)?,
+        "path" => once(meta, &mut options.path)?,
         "query" => once(meta, &mut options.query)?,
         "deprecated" => once(meta, &mut options.deprecated)?,
         "rename" => set(meta, &mut options.rename, string(meta)?)?,

@@ -9,7 +9,8 @@ mod fields;
 use proc_macro::TokenStream;
 
 /// Derives `vault_plugin_sdk::Fields` for a struct with named fields: the
-/// schema of its request fields and a decoder for them.
+/// schema of its request fields, a decoder for them, and `update_from`,
+/// which changes only the fields a request sent (partial updates).
 ///
 /// Each struct field is one request field named like the Rust field,
 /// decoded with `FieldData::get`; its doc comment (lines joined with a
@@ -22,6 +23,8 @@ use proc_macro::TokenStream;
 /// | `default = "1h"` | a string, whole number, float or boolean used when the field is not sent |
 /// | `required` | a request without the field is refused |
 /// | `sensitive` | UIs mask the value |
+/// | `secret` | write-only: UIs mask it and the router removes it from every read response of the path |
+/// | `path` | the value is the path capture of the same name (`role/{name}`); a path without that capture fails to build |
 /// | `allowed = ["a", "b"]` | only these values are accepted |
 /// | `alias = "oldName"` | also read from `oldName` when the field itself is absent (repeatable); the alias appears in the schema as a deprecated field |
 /// | `description = "..."` | the description, instead of the doc comment |

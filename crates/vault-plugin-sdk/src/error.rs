@@ -17,8 +17,8 @@ pub enum Error {
     /// Bad input from the caller: HTTP 400 with this message.
     #[error("{0}")]
     BadRequest(String),
-    /// Nothing at this path: a read or list answers 404 with no body; other
-    /// operations answer 404 with this message.
+    /// Nothing at this path: HTTP 404 with this message. A list, or a read
+    /// with an empty message, answers 404 with no body, like a missing entry.
     #[error("{0}")]
     NotFound(String),
     /// The caller may not do this: HTTP 403.
@@ -57,7 +57,8 @@ impl Error {
         Self::BadRequest(message.to_string())
     }
 
-    /// A 404 with `message` (reads and lists answer 404 without a body).
+    /// A 404 with `message` (lists, and reads with an empty message,
+    /// answer 404 without a body, as for a missing entry).
     pub fn not_found(message: impl fmt::Display) -> Self {
         Self::NotFound(message.to_string())
     }

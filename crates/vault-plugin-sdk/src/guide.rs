@@ -2,8 +2,10 @@
 //! author's point of view (you know Vault; you have not read this crate).
 //!
 //! * [`secrets_engine`]: a secrets engine from `main.rs` to `bao secrets
-//!   enable`: paths, handlers, typed fields, errors, storage, leases, WAL,
-//!   periodic work, help and OpenAPI, logging.
+//!   enable`: paths, handlers, typed fields and path captures, errors,
+//!   storage, config and roles with partial updates and write-only fields,
+//!   typed secrets with leases, the typed WAL, periodic work, help and
+//!   OpenAPI, logging.
 //! * [`auth_method`]: what changes for an auth method: the login path, the
 //!   `Auth` a login returns, aliases, the `token_*` fields, token renewal.
 //! * [`testing`]: the in-process test kit, fake upstreams, and tests

@@ -2,11 +2,11 @@
 //! `use vault_plugin_sdk::prelude::*;`
 
 pub use crate::backend::{BackendType, HookContext, SetupContext, SpecialPaths};
-pub use crate::framework::fields::Fields;
-pub use crate::framework::wal::{delete_wal, put_wal};
+pub use crate::framework::fields::{Fields, Name, Redacted, Update};
+pub use crate::framework::wal::{WalKind, delete_wal, put_wal};
 pub use crate::framework::{
-    Alias, Auth, Backend, Operation, Path, Request, Response, Secret, TokenFields, TokenParams,
-    merge_patch,
+    Alias, Auth, Backend, Operation, Path, Request, Response, Secret, SecretType, TokenFields,
+    TokenParams, merge_patch,
 };
-pub use crate::storage::{Storage, StorageExt};
+pub use crate::storage::{Collection, Entry, Storage, StorageExt};
 pub use crate::{Error, Result};

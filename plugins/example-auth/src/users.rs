@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
+use vault_plugin_sdk::framework::fields::Name;
 use vault_plugin_sdk::framework::{TokenFields, TokenParams};
 use vault_plugin_sdk::storage::StorageExt;
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
@@ -42,7 +43,7 @@ pub struct User {
 impl User {
     /// The user called `name` (any case), if they exist.
     pub async fn load(req: &Request, name: &str) -> Result<Option<User>> {
-        Ok(req.storage().get_json(&key(name)).await?)
+        req.storage().get_json(&key(name)).await
     }
 }
 
@@ -55,9 +56,10 @@ fn key(name: &str) -> String {
 #[derive(Fields)]
 pub struct UserArgs {
     /// Name of the user (case-insensitive).
+    #[field(path)]
     name: String,
     /// The user's password; required when the user is created.
-    #[field(sensitive)]
+    #[field(secret)]
     password: Option<String>,
     /// Comma-separated list or JSON array of the identity group aliases the
     /// user belongs to.
@@ -74,16 +76,16 @@ pub struct UserArgs {
 #[derive(Fields)]
 pub struct PasswordArgs {
     /// Name of the user (case-insensitive).
+    #[field(path)]
     name: String,
     /// The new password.
-    #[field(required, sensitive)]
+    #[field(required, secret)]
     password: String,
 }
 
 /// Whether the user exists.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    let name = req.param("name").unwrap_or_default();
-    Ok(req.storage().get(&key(name)).await?.is_some())
+pub async fn exists(_: Arc<State>, req: Request, Name(name): Name) -> Result<bool> {
+    Ok(req.storage().get(&key(&name)).await?.is_some())
 }
 
 /// Creates or updates a user. Everything is checked before anything is
@@ -130,9 +132,8 @@ pub async fn write_password(_: Arc<State>, req: Request, args: PasswordArgs) -> 
 }
 
 /// Shows a user: groups, metadata and token settings, never the password.
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default();
-    let Some(user) = User::load(&req, name).await? else {
+pub async fn read(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
+    let Some(user) = User::load(&req, &name).await? else {
         return Err(Error::not_found(format!("no user {name:?}")));
     };
     let mut data = Map::new();
@@ -143,9 +144,8 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
 }
 
 /// Deletes a user; their tokens can no longer be renewed.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default();
-    req.storage().delete(&key(name)).await?;
+pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
+    req.storage().delete(&key(&name)).await?;
     Ok(Response::empty())
 }
 

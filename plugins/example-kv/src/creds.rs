@@ -13,28 +13,24 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use vault_plugin_sdk::framework::Secret;
-use vault_plugin_sdk::framework::wal::{delete_wal, put_wal};
-use vault_plugin_sdk::{Error, Request, Response, Result};
+use vault_plugin_sdk::prelude::*;
 
 use crate::State;
 use crate::config::Config;
-use crate::roles::Role;
-
-/// The secret type of issued keys.
-pub const SECRET_TYPE: &str = "upstream_key";
-
-/// The WAL kind of a key being created.
-pub const WAL_KIND: &str = "upstream_key";
+use crate::roles::ROLES;
 
 /// What the lease keeps to renew and revoke the key, even after the role
 /// is deleted.
 #[derive(Debug, Serialize, Deserialize)]
-struct Internal {
+pub struct IssuedKey {
     key_id: String,
     role: String,
     ttl: u64,
     max_ttl: u64,
+}
+
+impl SecretType for IssuedKey {
+    const NAME: &'static str = "upstream_key";
 }
 
 /// What a rollback needs: the name of the key that may exist upstream.
@@ -43,21 +39,25 @@ pub struct PendingKey {
     key_name: String,
 }
 
+impl WalKind for PendingKey {
+    const KIND: &'static str = "upstream_key";
+}
+
 /// The secret type with its renew and revoke.
-pub fn secret() -> Secret<State> {
-    Secret::new(SECRET_TYPE, revoke).renew(renew)
+pub fn secret() -> Secret<State, IssuedKey> {
+    Secret::new(revoke).renew(renew)
 }
 
 /// Issues a key for the role in the path.
-pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
-    let role_name = req.param("name").unwrap_or_default().to_owned();
-    let role = Role::load(&req, &role_name)
+pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Result<Response> {
+    let role = ROLES
+        .load(req.storage(), &role_name)
         .await?
         .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
     let upstream = Config::load(&req).await?.upstream()?;
     let max_ttl = match role.max_ttl {
-        0 => req.system_view().max_lease_ttl().await?,
-        secs => Duration::from_secs(secs),
+        Duration::ZERO => req.system_view().max_lease_ttl().await?,
+        max => max,
     };
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -71,7 +71,6 @@ pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
 
     let wal_id = put_wal(
         req.storage(),
-        WAL_KIND,
         &PendingKey {
             key_name: key_name.clone(),
         },
@@ -81,35 +80,34 @@ pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
         .create(&key_name, (now + max_ttl).as_secs())
         .await?;
     let resp = Response::secret(
-        SECRET_TYPE,
         &json!({ "key_id": key.key.id, "key_name": key.key.name, "secret": key.secret }),
-        &Internal {
+        &IssuedKey {
             key_id: key.key.id.clone(),
             role: role_name,
-            ttl: role.ttl,
-            max_ttl: role.max_ttl,
+            ttl: role.ttl.as_secs(),
+            max_ttl: role.max_ttl.as_secs(),
         },
     )?
-    .ttl(Duration::from_secs(role.ttl))
-    .max_ttl(Duration::from_secs(role.max_ttl));
+    .ttl(role.ttl)
+    .max_ttl(role.max_ttl);
     // The key is now in the lease: the host revokes it when the lease ends.
     delete_wal(req.storage(), &wal_id).await?;
     Ok(resp)
 }
 
-async fn renew(_: Arc<State>, req: Request) -> Result<Response> {
-    let internal: Internal = req.secret_internal()?;
+async fn renew(_: Arc<State>, req: Request, internal: IssuedKey) -> Result<Response> {
     // The role's current limits when it still exists, else those at issue.
-    let (ttl, max_ttl) = match Role::load(&req, &internal.role).await? {
+    let (ttl, max_ttl) = match ROLES.load(req.storage(), &internal.role).await? {
         Some(role) => (role.ttl, role.max_ttl),
-        None => (internal.ttl, internal.max_ttl),
+        None => (
+            Duration::from_secs(internal.ttl),
+            Duration::from_secs(internal.max_ttl),
+        ),
     };
-    req.renew_secret(Duration::from_secs(ttl), Duration::from_secs(max_ttl))
-        .await
+    req.renew_secret(ttl, max_ttl).await
 }
 
-async fn revoke(_: Arc<State>, req: Request) -> Result<Response> {
-    let internal: Internal = req.secret_internal()?;
+async fn revoke(_: Arc<State>, req: Request, internal: IssuedKey) -> Result<Response> {
     Config::load(&req)
         .await?
         .upstream()?

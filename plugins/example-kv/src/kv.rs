@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
-use vault_plugin_sdk::framework::fields::FieldType;
+use vault_plugin_sdk::framework::fields::{FieldType, Name};
 use vault_plugin_sdk::framework::merge_patch;
 use vault_plugin_sdk::storage::{StorageEntry, StorageExt};
 use vault_plugin_sdk::{Error, Request, Response, Result};
@@ -15,11 +15,6 @@ use crate::State;
 const PREFIX: &str = "kv/";
 const EXPIRY: &str = "kv-expiry/";
 
-fn name(req: &Request) -> Result<&str> {
-    req.param("name")
-        .ok_or_else(|| Error::bad_request("the path must name an entry: kv/<name>"))
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -28,18 +23,17 @@ fn now() -> u64 {
 }
 
 /// Whether the entry exists.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
+pub async fn exists(_: Arc<State>, req: Request, Name(name): Name) -> Result<bool> {
     Ok(req
         .storage()
-        .get(&format!("{PREFIX}{}", name(&req)?))
+        .get(&format!("{PREFIX}{name}"))
         .await?
         .is_some())
 }
 
 /// Returns the entry, unless it is missing or expired. Only an entry with a
 /// `ttl` field costs a second storage read (its expiry record).
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = name(&req)?;
+pub async fn read(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
     let gone = || Error::not_found(format!("no entry {name:?}"));
     let entry = req
         .storage()
@@ -59,8 +53,7 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
 
 /// Stores every given field as the entry; a `ttl` field ("30s", "1h")
 /// makes the entry expire.
-pub async fn write(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = name(&req)?;
+pub async fn write(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
     let mut data = req.data.clone();
     data.remove("name");
     if data.is_empty() {
@@ -68,13 +61,12 @@ pub async fn write(_: Arc<State>, req: Request) -> Result<Response> {
             "nothing to write: give at least one field, e.g. `value=hello`",
         ));
     }
-    store(&req, name, data).await
+    store(&req, &name, data).await
 }
 
 /// Merges the given fields into the entry (JSON merge patch: a null
 /// removes a field).
-pub async fn patch(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = name(&req)?;
+pub async fn patch(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
     let Some(entry) = req.storage().get(&format!("{PREFIX}{name}")).await? else {
         return Err(Error::not_found(format!("no entry {name:?}")));
     };
@@ -86,7 +78,7 @@ pub async fn patch(_: Arc<State>, req: Request) -> Result<Response> {
     let Value::Object(data) = current else {
         return Err(Error::internal("a patched entry is always an object"));
     };
-    store(&req, name, data).await
+    store(&req, &name, data).await
 }
 
 async fn store(req: &Request, name: &str, data: Map<String, Value>) -> Result<Response> {
@@ -117,8 +109,7 @@ async fn store(req: &Request, name: &str, data: Map<String, Value>) -> Result<Re
 }
 
 /// Deletes the entry.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = name(&req)?;
+pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
     req.storage().delete(&format!("{PREFIX}{name}")).await?;
     req.storage().delete(&format!("{EXPIRY}{name}")).await?;
     Ok(Response::empty())

@@ -32,25 +32,17 @@ use std::time::{Duration, SystemTime};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use vault_plugin_sdk::framework::Secret;
-use vault_plugin_sdk::framework::wal::{delete_wal, put_wal};
-use vault_plugin_sdk::{Error, Request, Response, Result};
+use vault_plugin_sdk::prelude::*;
 
 use crate::State;
 use crate::client::{ApiError, Deleted, format_time};
 use crate::config::Config;
-use crate::roles::Role;
+use crate::roles::ROLES;
 use crate::session::{Session, api_error, secs};
-
-/// The secret type of minted keys.
-pub const SECRET_TYPE: &str = "balena_api_key";
-
-/// The WAL kind of a key being minted.
-pub const WAL_KIND: &str = "balena_api_key";
 
 /// What the lease keeps to renew and revoke the key: no secret.
 #[derive(Debug, Serialize, Deserialize)]
-struct Internal {
+pub struct MintedKey {
     /// balena's id of the key.
     key_id: u64,
     /// The key's name at balena.
@@ -67,6 +59,10 @@ struct Internal {
     expires_at: u64,
 }
 
+impl SecretType for MintedKey {
+    const NAME: &'static str = "balena_api_key";
+}
+
 /// What a rollback needs: the name of a key that may exist at balena, and
 /// whose session can delete it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,15 +74,19 @@ pub struct PendingKey {
     expires_at: u64,
 }
 
+impl WalKind for PendingKey {
+    const KIND: &'static str = "balena_api_key";
+}
+
 /// The secret type with its renew and revoke.
-pub fn secret() -> Secret<State> {
-    Secret::new(SECRET_TYPE, revoke).renew(renew)
+pub fn secret() -> Secret<State, MintedKey> {
+    Secret::new(revoke).renew(renew)
 }
 
 /// Mints a key for the role in the path.
-pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
-    let role_name = req.param("name").unwrap_or_default().to_owned();
-    let role = Role::load(&req, &role_name)
+pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Result<Response> {
+    let role = ROLES
+        .load(req.storage(), &role_name)
         .await?
         .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
     let balena = Config::load(&req).await?.balena(&state)?;
@@ -106,7 +106,7 @@ pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
         user_id: role.login.user_id,
         expires_at: secs(expires_at),
     };
-    let wal_id = put_wal(req.storage(), WAL_KIND, &pending).await?;
+    let wal_id = put_wal(req.storage(), &pending).await?;
 
     let mut session = Session::of_role(&role_name, role.login.clone());
     let description = role.key_description.as_str();
@@ -149,25 +149,24 @@ pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
         )));
     };
     let resp = Response::secret(
-        SECRET_TYPE,
         &json!({
             "token": key,
             "token_id": key_id.to_string(),
             "key_name": key_name,
             "key_desc": role.key_description,
         }),
-        &Internal {
+        &MintedKey {
             key_id,
             key_name: key_name.clone(),
             role: role_name.clone(),
             user_id: role.login.user_id,
-            ttl: role.ttl,
-            max_ttl: role.max_ttl,
+            ttl: role.ttl.as_secs(),
+            max_ttl: role.max_ttl.as_secs(),
             expires_at: pending.expires_at,
         },
     )?
-    .ttl(Duration::from_secs(role.ttl))
-    .max_ttl(Duration::from_secs(role.max_ttl));
+    .ttl(role.ttl)
+    .max_ttl(role.max_ttl);
     // The key is in the lease now: the host revokes it when the lease ends.
     delete_wal(req.storage(), &wal_id).await?;
     tracing::info!(role = %role_name, key_id, key_name = %key_name, "minted a balena API key");
@@ -176,11 +175,13 @@ pub async fn issue(state: Arc<State>, req: Request) -> Result<Response> {
 
 /// Extends the lease: the role's current TTLs (those at issue when the role
 /// is gone), never past the key's expiry at balena.
-async fn renew(_: Arc<State>, req: Request) -> Result<Response> {
-    let internal: Internal = req.secret_internal()?;
-    let (ttl, role_max) = match Role::load(&req, &internal.role).await? {
+async fn renew(_: Arc<State>, req: Request, internal: MintedKey) -> Result<Response> {
+    let (ttl, role_max) = match ROLES.load(req.storage(), &internal.role).await? {
         Some(role) => (role.ttl, role.max_ttl),
-        None => (internal.ttl, internal.max_ttl),
+        None => (
+            Duration::from_secs(internal.ttl),
+            Duration::from_secs(internal.max_ttl),
+        ),
     };
     let key_ends = SystemTime::UNIX_EPOCH + Duration::from_secs(internal.expires_at);
     if SystemTime::now() >= key_ends {
@@ -193,18 +194,17 @@ async fn renew(_: Arc<State>, req: Request) -> Result<Response> {
     // The key's whole life, counted like the lease's max TTL from its issue.
     let issued = req.secret.as_ref().and_then(|s| s.lease.issue_time);
     let lifetime = issued.and_then(|t| key_ends.duration_since(t).ok());
-    let max_ttl = match (Duration::from_secs(role_max), lifetime) {
+    let max_ttl = match (role_max, lifetime) {
         (max, Some(life)) if max.is_zero() => life,
         (max, Some(life)) => max.min(life),
         (max, None) => max,
     };
-    req.renew_secret(Duration::from_secs(ttl), max_ttl).await
+    req.renew_secret(ttl, max_ttl).await
 }
 
 /// Deletes the key by its id. Already gone is success; so is a key that
 /// balena has expired by itself when no working session is left.
-async fn revoke(state: Arc<State>, req: Request) -> Result<Response> {
-    let internal: Internal = req.secret_internal()?;
+async fn revoke(state: Arc<State>, req: Request, internal: MintedKey) -> Result<Response> {
     let expired = secs(SystemTime::now()) >= internal.expires_at;
     let balena = Config::load(&req).await?.balena(&state)?;
     let Some(mut session) =

@@ -163,7 +163,7 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
                 .read(creds::issue),
         )
         .secret(creds::secret())
-        .wal_rollback(creds::WAL_KIND, creds::roll_back)
+        .wal_rollback(creds::roll_back)
         .wal_rollback_min_age(wal_rollback_min_age)
         .periodic(session::refresh_sessions)
         .build()

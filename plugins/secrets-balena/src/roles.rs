@@ -21,9 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use vault_plugin_sdk::storage::StorageExt;
-use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
+use serde_json::Value;
+use vault_plugin_sdk::prelude::*;
 
 use crate::State;
 use crate::client::{ApiError, format_time};
@@ -31,104 +30,85 @@ use crate::config::Config;
 use crate::jwt::Claims;
 use crate::session::{Login, ROLE_PREFIX, api_error, retire, secs};
 
-/// Key names start with this unless the role says otherwise.
-const DEFAULT_PREFIX: &str = "vault";
-
-/// Keys are described with this unless the role says otherwise.
-const DEFAULT_DESCRIPTION: &str = "Vault Managed Balena Token";
-
 /// A role read warns when the session ends sooner than this.
 const EXPIRY_WARNING: Duration = Duration::from_secs(24 * 3600);
 
-/// A stored role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where roles are stored.
+pub const ROLES: Collection<Role> = Collection::new(ROLE_PREFIX);
+
+/// A stored role: its settings are written directly (partial updates);
+/// its login is checked with balena first (see [`LoginArgs`]).
+#[derive(Debug, Clone, PartialEq, Eq, Fields, Serialize, Deserialize)]
 pub struct Role {
     /// The balena user and session keys are minted with.
+    #[field(skip)]
     #[serde(flatten)]
     pub login: Login,
-    /// Lease TTL of minted keys, in seconds (0: the mount's default).
-    pub ttl: u64,
-    /// Max lease TTL of minted keys, in seconds (0: the mount's max).
-    pub max_ttl: u64,
-    /// Start of every key name.
+    /// Lease TTL of minted keys (e.g. "5m"); 0 means the mount's default.
+    #[serde(with = "vault_plugin_sdk::storage::secs")]
+    pub ttl: Duration,
+    /// Max lease TTL of minted keys (e.g. "1h"), also when balena deletes
+    /// each key by itself; 0 means the mount's max.
+    #[serde(with = "vault_plugin_sdk::storage::secs")]
+    pub max_ttl: Duration,
+    /// Start of every key's name (letters, digits, "-" and "_"; default "vault").
+    #[field(default = "vault")]
     pub key_name_prefix: String,
-    /// Description of every key.
+    /// Description of every key (default "Vault Managed Balena Token").
+    #[field(default = "Vault Managed Balena Token")]
     pub key_description: String,
 }
 
 impl Role {
-    /// The role called `name`, if it exists.
-    pub async fn load(req: &Request, name: &str) -> Result<Option<Role>> {
-        Ok(req
-            .storage()
-            .get_json(&format!("{ROLE_PREFIX}{name}"))
-            .await?)
-    }
-
     /// The longest a key of this role may live: its max TTL within the
     /// mount's max (the host caps leases the same way).
     pub async fn effective_max_ttl(&self, req: &Request) -> Result<Duration> {
         let mount_max = req.system_view().max_lease_ttl().await?;
         Ok(match self.max_ttl {
-            0 => mount_max,
-            secs => Duration::from_secs(secs).min(mount_max),
+            Duration::ZERO => mount_max,
+            max => max.min(mount_max),
         })
     }
 }
 
-/// Arguments of a role write.
+/// The login fields of a role write: checked with balena before anything
+/// is stored, and never returned.
 #[derive(Fields)]
-pub struct RoleArgs {
-    /// Name of the role.
-    name: String,
+pub struct LoginArgs {
     /// Session token (JWT) of the balena user whose API keys this role
     /// mints, e.g. from balena's dashboard (Preferences > Access tokens) or
     /// `balena login`. Checked with balena when written. Required unless the
     /// role already has one, or username and password are given.
-    #[field(sensitive, alias = "balenaApiKey")]
+    #[field(secret, alias = "balenaApiKey")]
     session_token: Option<String>,
-    /// Lease TTL of minted keys (e.g. "5m"); 0 means the mount's default.
-    ttl: Option<Duration>,
-    /// Max lease TTL of minted keys (e.g. "1h"), also when balena deletes
-    /// each key by itself; 0 means the mount's max.
-    max_ttl: Option<Duration>,
-    /// Start of every key's name (letters, digits, "-" and "_"; default "vault").
-    key_name_prefix: Option<String>,
-    /// Description of every key (default "Vault Managed Balena Token").
-    key_description: Option<String>,
     /// balena username, to log in afresh when balena demands a recent login
     /// to mint keys (with password); empty removes it.
     username: Option<String>,
     /// balena password for username; also used to refresh the session with a
     /// fresh login time. Never returned. Empty removes it.
-    #[field(sensitive)]
+    #[field(secret)]
     password: Option<String>,
 }
 
 /// Whether the role exists.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    let name = req.param("name").unwrap_or_default();
-    Ok(Role::load(&req, name).await?.is_some())
+pub async fn exists(_: Arc<State>, req: Request, Name(name): Name) -> Result<bool> {
+    ROLES.exists(req.storage(), &name).await
 }
 
 /// Creates or updates a role; a new session token is checked with balena.
-pub async fn write(state: Arc<State>, req: Request, args: RoleArgs) -> Result<Response> {
-    let name = args.name;
-    let old = Role::load(&req, &name).await?;
-    let keep = |new: Option<Duration>, old: Option<u64>| {
-        new.map(|d| d.as_secs()).or(old).unwrap_or_default()
-    };
-    let ttl = keep(args.ttl, old.as_ref().map(|r| r.ttl));
-    let max_ttl = keep(args.max_ttl, old.as_ref().map(|r| r.max_ttl));
-    if max_ttl != 0 && ttl > max_ttl {
+pub async fn write(
+    state: Arc<State>,
+    req: Request,
+    (Name(name), (update, args)): (Name, (Update<Role>, LoginArgs)),
+) -> Result<Response> {
+    let old = ROLES.load(req.storage(), &name).await?;
+    let mut role = update.apply(old.clone())?;
+    if !role.max_ttl.is_zero() && role.ttl > role.max_ttl {
         return Err(Error::bad_request("ttl cannot be greater than max_ttl"));
     }
-    let key_name_prefix = args
-        .key_name_prefix
-        .or_else(|| old.as_ref().map(|r| r.key_name_prefix.clone()))
-        .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
-    let prefix_ok = (1..=64).contains(&key_name_prefix.len())
-        && key_name_prefix
+    let prefix_ok = (1..=64).contains(&role.key_name_prefix.len())
+        && role
+            .key_name_prefix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !prefix_ok {
@@ -136,19 +116,14 @@ pub async fn write(state: Arc<State>, req: Request, args: RoleArgs) -> Result<Re
             "key_name_prefix must be 1 to 64 letters, digits, \"-\" or \"_\"",
         ));
     }
-    let key_description = args
-        .key_description
-        .or_else(|| old.as_ref().map(|r| r.key_description.clone()))
-        .unwrap_or_else(|| DEFAULT_DESCRIPTION.to_owned());
-    let username = args
-        .username
-        .map(|u| u.trim().to_owned())
-        .or_else(|| old.as_ref().map(|r| r.login.username.clone()))
-        .unwrap_or_default();
-    let password = args
-        .password
-        .or_else(|| old.as_ref().map(|r| r.login.password.clone()))
-        .unwrap_or_default();
+    if let Some(username) = args.username {
+        role.login.username = username.trim().to_owned();
+    }
+    if let Some(password) = args.password {
+        role.login.password = password;
+    }
+    let username = role.login.username.clone();
+    let password = role.login.password.clone();
 
     let balena = Config::load(&req).await?.balena(&state)?;
     let sent = args.session_token.map(|t| t.trim().to_owned());
@@ -190,26 +165,14 @@ pub async fn write(state: Arc<State>, req: Request, args: RoleArgs) -> Result<Re
             ));
         }
     };
-    let role = Role {
-        login: Login {
-            session_token,
-            user_id,
-            username,
-            password,
-        },
-        ttl,
-        max_ttl,
-        key_name_prefix,
-        key_description,
-    };
+    role.login.session_token = session_token;
+    role.login.user_id = user_id;
     // Another user's token: the old user's keys still need the old session.
     if let Some(old) = old.filter(|o| o.login.user_id != user_id) {
         let keep_until = keep_until(&req, &old).await?;
         retire(req.storage(), &name, &old.login, keep_until).await?;
     }
-    req.storage()
-        .put_json(&format!("{ROLE_PREFIX}{name}"), &role)
-        .await?;
+    ROLES.save(req.storage(), &name, &role).await?;
     Ok(Response::empty())
 }
 
@@ -228,29 +191,30 @@ fn token_error(role: &str, err: ApiError) -> Error {
 /// since 1970): a key lives at most the role's or the mount's max TTL.
 async fn keep_until(req: &Request, role: &Role) -> Result<u64> {
     let mount_max = req.system_view().max_lease_ttl().await?;
-    let longest = mount_max.max(Duration::from_secs(role.max_ttl));
+    let longest = mount_max.max(role.max_ttl);
     Ok(secs(SystemTime::now() + longest))
 }
 
-/// Shows a role, without its token or password.
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default();
-    let Some(role) = Role::load(&req, name).await? else {
+/// Shows a role, without its token or password (write-only fields), with
+/// when its session ends.
+pub async fn read(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
+    let Some(role) = ROLES.load(req.storage(), &name).await? else {
         return Err(Error::not_found(format!("no role {name:?}")));
     };
     let claims = Claims::of(&role.login.session_token);
     let now = SystemTime::now();
     let expires_at = claims.expires_at.map(|t| format_time(t, false));
-    let mut resp = Response::json(&json!({
-        "ttl": role.ttl,
-        "max_ttl": role.max_ttl,
-        "key_name_prefix": role.key_name_prefix,
-        "key_description": role.key_description,
-        "username": role.login.username,
-        "has_password": !role.login.password.is_empty(),
-        "user_id": role.login.user_id,
-        "session_token_expires_at": expires_at.clone().map_or(Value::Null, Value::String),
-    }))?;
+    let mut resp = Response::json(&role)?;
+    if let Some(data) = resp.data.as_mut() {
+        data.insert(
+            "has_password".into(),
+            Value::Bool(!role.login.password.is_empty()),
+        );
+        data.insert(
+            "session_token_expires_at".into(),
+            expires_at.clone().map_or(Value::Null, Value::String),
+        );
+    }
     if let (Some(left), Some(at)) = (claims.expires_in(now), expires_at) {
         if left.is_zero() {
             resp = resp.warning(format!(
@@ -270,19 +234,16 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
 
 /// Deletes a role. Its session is retired, not dropped, so the leases it
 /// issued can still be revoked.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default();
-    if let Some(role) = Role::load(&req, name).await? {
+pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
+    if let Some(role) = ROLES.load(req.storage(), &name).await? {
         let keep_until = keep_until(&req, &role).await?;
-        retire(req.storage(), name, &role.login, keep_until).await?;
-        req.storage()
-            .delete(&format!("{ROLE_PREFIX}{name}"))
-            .await?;
+        retire(req.storage(), &name, &role.login, keep_until).await?;
+        ROLES.delete(req.storage(), &name).await?;
     }
     Ok(Response::empty())
 }
 
 /// Lists the roles.
 pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
-    Ok(Response::list(req.storage().list(ROLE_PREFIX).await?))
+    Ok(Response::list(ROLES.list(req.storage()).await?))
 }

@@ -2,7 +2,7 @@
 //!
 //! The service owns the per-mount instances (keyed by the host's multiplex
 //! id), turns wire messages into SDK types (one module per message in
-//! [`convert`]) and calls a [`LogicalBackend`]. The framework's
+//! `convert`) and calls a [`LogicalBackend`]. The framework's
 //! [`Backend`](crate::framework::Backend) is one such backend; anything else
 //! implementing the trait can be served too.
 

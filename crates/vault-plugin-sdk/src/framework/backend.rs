@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use regex_lite::Regex;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::doc::PathDoc;
@@ -20,8 +19,8 @@ use super::fields::{FieldSchema, FieldType};
 use super::handler::{BoxHandler, Handler};
 use super::lease::{TtlInputs, calculate_ttl};
 use super::pattern::{PatternError, compile};
-use super::secret::Secret;
-use super::wal::{WalEntry, delete_wal, get_wal, list_wal};
+use super::secret::{ErasedSecret, Secret, SecretType};
+use super::wal::{WalEntry, WalKind, delete_wal, get_wal, list_wal};
 use super::{Operation, Path, Request, Response, help};
 use crate::backend::{BackendType, HookContext, LogicalBackend, SpecialPaths};
 use crate::system_view::SystemView;
@@ -50,6 +49,16 @@ pub enum BuildError {
     /// Two secret types share a name.
     #[error("secret type {0:?} is declared twice")]
     DuplicateSecretType(String),
+    /// A handler's arguments take a path capture the path's pattern does not have.
+    #[error(
+        "path {pattern:?}: field {field:?} is a path capture, but the pattern has no {{{field}}}"
+    )]
+    MissingCapture {
+        /// The path's pattern.
+        pattern: String,
+        /// The field that wants the capture.
+        field: String,
+    },
     /// Two WAL rollbacks share a kind.
     #[error("WAL rollback for kind {0:?} is declared twice")]
     DuplicateRollback(String),
@@ -78,7 +87,7 @@ pub struct Builder<S> {
     version: String,
     paths: Vec<Path<S>>,
     special_paths: SpecialPaths,
-    secrets: Vec<Secret<S>>,
+    secrets: Vec<ErasedSecret<S>>,
     rollbacks: Vec<(String, RollbackFn<S>)>,
     wal_min_age: Duration,
     periodic: Option<BoxHandler<S, ()>>,
@@ -120,17 +129,17 @@ impl<S: Send + Sync + 'static> Builder<S> {
     }
 
     /// Declares a secret type, so leases of it can be renewed and revoked.
-    pub fn secret(mut self, secret: Secret<S>) -> Self {
-        self.secrets.push(secret);
+    pub fn secret<T: SecretType>(mut self, secret: Secret<S, T>) -> Self {
+        self.secrets.push(secret.into());
         self
     }
 
-    /// Undoes WAL entries of `kind` left behind by a crash: `rollback`
-    /// receives the entry's data decoded as `T`; on success the entry is
-    /// deleted, on error it is tried again on a later tick.
-    pub fn wal_rollback<T, F, Fut>(mut self, kind: impl Into<String>, rollback: F) -> Self
+    /// Undoes WAL entries of kind `T` left behind by a crash: `rollback`
+    /// receives the entry's data; on success the entry is deleted, on error
+    /// it is tried again on a later tick.
+    pub fn wal_rollback<T, F, Fut>(mut self, rollback: F) -> Self
     where
-        T: DeserializeOwned + Send + 'static,
+        T: WalKind,
         F: Fn(Arc<S>, Request, T) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
@@ -142,7 +151,7 @@ impl<S: Send + Sync + 'static> Builder<S> {
                 rollback(state, req, data).await
             })
         });
-        self.rollbacks.push((kind.into(), erased));
+        self.rollbacks.push((T::KIND.to_owned(), erased));
         self
     }
 
@@ -232,6 +241,7 @@ impl<S: Send + Sync + 'static> Builder<S> {
                 }
             }
             let regex = compile(&path.pattern)?;
+            check_captures(&path, &regex)?;
             let schema = path_schema(&path, &regex);
             routes.push(Route {
                 regex,
@@ -241,10 +251,10 @@ impl<S: Send + Sync + 'static> Builder<S> {
         }
         let mut secrets = HashMap::new();
         for secret in self.secrets {
-            if secrets.contains_key(&secret.kind) {
-                return Err(BuildError::DuplicateSecretType(secret.kind));
+            if secrets.contains_key(secret.name) {
+                return Err(BuildError::DuplicateSecretType(secret.name.to_owned()));
             }
-            secrets.insert(secret.kind.clone(), secret);
+            secrets.insert(secret.name, secret);
         }
         let mut rollbacks = HashMap::new();
         for (kind, rollback) in self.rollbacks {
@@ -269,6 +279,35 @@ impl<S: Send + Sync + 'static> Builder<S> {
             invalidate: self.invalidate,
         })
     }
+}
+
+/// Removes the path's write-only fields from a read's data, whatever the
+/// handler put there: a secret accepted on write never comes back.
+fn strip_write_only(schema: &[FieldSchema], resp: &mut Response) {
+    if let Some(data) = resp.data.as_mut() {
+        for field in schema.iter().filter(|f| f.write_only) {
+            data.remove(&field.name);
+        }
+    }
+}
+
+/// Refuses a handler whose arguments take a path capture the pattern lacks,
+/// so a missing capture is a build error, never an empty string.
+fn check_captures<S>(path: &Path<S>, regex: &Regex) -> Result<(), BuildError> {
+    let schemas = (path.operations.values().map(|h| &h.schema))
+        .chain(path.existence.iter().map(|e| &e.schema));
+    for schema in schemas {
+        if let Some(field) = schema
+            .iter()
+            .find(|f| f.path && !regex.capture_names().flatten().any(|c| c == f.name))
+        {
+            return Err(BuildError::MissingCapture {
+                pattern: path.pattern.clone(),
+                field: field.name.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every field a path knows: its captures, its handlers' argument structs,
@@ -324,7 +363,7 @@ pub struct Backend<S> {
     version: String,
     routes: Vec<Route<S>>,
     special_paths: SpecialPaths,
-    secrets: HashMap<String, Secret<S>>,
+    secrets: HashMap<&'static str, ErasedSecret<S>>,
     rollbacks: HashMap<String, RollbackFn<S>>,
     wal_min_age: Duration,
     periodic: Option<BoxHandler<S, ()>>,
@@ -419,7 +458,11 @@ impl<S: Send + Sync + 'static> Backend<S> {
         }
         req.captures = captures;
         let system_view = req.system_view_arc();
+        let operation = req.operation;
         let mut resp = handler.call(Arc::clone(&self.state), req).await?;
+        if operation.is_read_like() {
+            strip_write_only(&route.schema, &mut resp);
+        }
         if !ignored.is_empty() {
             resp.warnings.push(format!(
                 "Endpoint ignored these unrecognized parameters: [{}]",
@@ -442,7 +485,7 @@ impl<S: Send + Sync + 'static> Backend<S> {
             return Ok(());
         };
         let kind = secret.kind().unwrap_or_default().to_owned();
-        let declared = self.secrets.get(&kind).ok_or_else(|| {
+        let declared = self.secrets.get(kind.as_str()).ok_or_else(|| {
             Error::internal(format!(
                 "the response issues a secret of type {kind:?}, which the backend does not declare"
             ))
@@ -481,16 +524,16 @@ impl<S: Send + Sync + 'static> Backend<S> {
             .and_then(|s| s.kind())
             .unwrap_or_default()
             .to_owned();
-        let Some(secret) = self.secrets.get(&kind) else {
+        let Some(secret) = self.secrets.get(kind.as_str()) else {
             // Retrying can never help: the lease names no type we know.
             return Err(Error::Unrecoverable(format!(
                 "this backend has no secret type {kind:?}"
             )));
         };
         match req.operation {
-            Operation::Revoke => secret.revoke.call(Arc::clone(&self.state), req).await,
+            Operation::Revoke => (secret.revoke)(Arc::clone(&self.state), req).await,
             _ => match &secret.renew {
-                Some(renew) => renew.call(Arc::clone(&self.state), req).await,
+                Some(renew) => renew(Arc::clone(&self.state), req).await,
                 None => Err(Error::bad_request(format!(
                     "leases of type {kind:?} are not renewable"
                 ))),
@@ -501,11 +544,11 @@ impl<S: Send + Sync + 'static> Backend<S> {
     /// The periodic tick: the periodic function, then WAL rollbacks.
     async fn rollback(&self, req: Request) -> Result<Response> {
         let mut failures = Vec::new();
-        if let Some(periodic) = &self.periodic {
-            if let Err(err) = periodic.call(Arc::clone(&self.state), req.clone()).await {
-                tracing::warn!(error = %err, "periodic function failed");
-                failures.push(format!("periodic function: {err}"));
-            }
+        if let Some(periodic) = &self.periodic
+            && let Err(err) = periodic.call(Arc::clone(&self.state), req.clone()).await
+        {
+            tracing::warn!(error = %err, "periodic function failed");
+            failures.push(format!("periodic function: {err}"));
         }
         if !self.rollbacks.is_empty() {
             failures.extend(self.roll_back_wal(&req).await);

@@ -36,5 +36,5 @@ pub use path::Path;
 pub use pattern::PatternError;
 pub use request::Request;
 pub use response::Response;
-pub use secret::{SECRET_TYPE_KEY, Secret, SecretData};
+pub use secret::{SECRET_TYPE_KEY, Secret, SecretData, SecretType};
 pub use token::{TokenFields, TokenParams};

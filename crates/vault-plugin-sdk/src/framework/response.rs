@@ -52,6 +52,14 @@ impl Response {
         }
     }
 
+    /// A read's answer for a stored value: its JSON (see [`Response::json`]),
+    /// or for `None` no data at all, which the host answers with 404 like
+    /// any missing entry. The path's write-only fields are removed by the
+    /// router.
+    pub fn stored(value: Option<&impl Serialize>) -> crate::Result<Self> {
+        value.map_or_else(|| Ok(Self::empty()), Self::json)
+    }
+
     /// A list response, as `bao list` expects: `{"keys": [...]}`.
     pub fn list(keys: Vec<String>) -> Self {
         let mut data = Map::new();

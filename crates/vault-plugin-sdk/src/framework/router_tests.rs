@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::fields::Fields;
-use super::wal::{list_wal, put_wal};
+use super::fields::{Fields, Name};
+use super::wal::{WalKind, list_wal, put_wal};
 use super::*;
 use crate::storage::{Storage, StorageExt};
 use crate::system_view::StaticSystemView;
@@ -31,6 +31,7 @@ struct State {
 #[derive(Fields)]
 struct ItemArgs {
     /// The item's name.
+    #[field(path)]
     name: String,
     /// How long it lives.
     #[field(default = "1h")]
@@ -47,6 +48,30 @@ struct Key {
     name: String,
 }
 
+impl SecretType for Key {
+    const NAME: &'static str = "key";
+}
+
+impl WalKind for Key {
+    const KIND: &'static str = "key";
+}
+
+/// A secret type the test backend does not declare.
+#[derive(Serialize, Deserialize)]
+struct Undeclared {}
+
+impl SecretType for Undeclared {
+    const NAME: &'static str = "nope";
+}
+
+/// A WAL kind the test backend has no rollback for.
+#[derive(Serialize, Deserialize)]
+struct Other {}
+
+impl WalKind for Other {
+    const KIND: &'static str = "other";
+}
+
 async fn write_item(_: Arc<State>, req: Request, args: ItemArgs) -> Result<Response> {
     req.storage()
         .put_json(
@@ -57,8 +82,7 @@ async fn write_item(_: Arc<State>, req: Request, args: ItemArgs) -> Result<Respo
     Ok(Response::empty())
 }
 
-async fn read_item(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default();
+async fn read_item(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
     let item: Option<Value> = req.storage().get_json(&format!("item/{name}")).await?;
     match item {
         Some(v) => Response::json(&v),
@@ -66,8 +90,7 @@ async fn read_item(_: Arc<State>, req: Request) -> Result<Response> {
     }
 }
 
-async fn patch_item(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default().to_owned();
+async fn patch_item(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
     let key = format!("item/{name}");
     let mut item: Value = req
         .storage()
@@ -83,8 +106,7 @@ async fn patch_item(_: Arc<State>, req: Request) -> Result<Response> {
     Response::json(&item)
 }
 
-async fn item_exists(_: Arc<State>, req: Request) -> Result<bool> {
-    let name = req.param("name").unwrap_or_default();
+async fn item_exists(_: Arc<State>, req: Request, Name(name): Name) -> Result<bool> {
     Ok(req.storage().get(&format!("item/{name}")).await?.is_some())
 }
 
@@ -95,24 +117,21 @@ async fn list_items(_: Arc<State>, req: Request) -> Result<Response> {
 async fn issue(state: Arc<State>, _: Request) -> Result<Response> {
     let name = format!("key-{}", state.keys.lock().await.len());
     state.keys.lock().await.push(name.clone());
-    Ok(
-        Response::secret("key", &json!({"key": name}), &Key { name })?
-            .ttl(Duration::from_secs(7200))
-            .max_ttl(Duration::from_secs(3 * 3600)),
-    )
+    Ok(Response::secret(&json!({"key": name}), &Key { name })?
+        .ttl(Duration::from_secs(7200))
+        .max_ttl(Duration::from_secs(3 * 3600)))
 }
 
 async fn issue_unknown(_: Arc<State>, _: Request) -> Result<Response> {
-    Response::secret("nope", &json!({}), &json!({}))
+    Response::secret(&json!({}), &Undeclared {})
 }
 
-async fn renew_key(_: Arc<State>, req: Request) -> Result<Response> {
+async fn renew_key(_: Arc<State>, req: Request, _: Key) -> Result<Response> {
     req.renew_secret(Duration::from_secs(1800), Duration::from_secs(3 * 3600))
         .await
 }
 
-async fn revoke_key(state: Arc<State>, req: Request) -> Result<Response> {
-    let key: Key = req.secret_internal()?;
+async fn revoke_key(state: Arc<State>, _: Request, key: Key) -> Result<Response> {
     state.keys.lock().await.retain(|k| *k != key.name);
     Ok(Response::empty())
 }
@@ -148,8 +167,8 @@ fn backend() -> Backend<State> {
         .path(Path::new("item/?").list(list_items))
         .path(Path::new("creds").read(issue))
         .path(Path::new("bad-creds").read(issue_unknown))
-        .secret(Secret::new("key", revoke_key).renew(renew_key))
-        .wal_rollback("key", undo_key)
+        .secret(Secret::new(revoke_key).renew(renew_key))
+        .wal_rollback(undo_key)
         .periodic(tick)
         .auth_renew(renew_token)
         .clean(|s: Arc<State>| async move {
@@ -352,7 +371,6 @@ async fn wal_entries_roll_back_after_min_age_or_immediately_and_are_deleted() {
     state.keys.lock().await.push("orphan".into());
     put_wal(
         tb.storage(),
-        "key",
         &Key {
             name: "orphan".into(),
         },
@@ -377,15 +395,15 @@ async fn wal_entries_roll_back_after_min_age_or_immediately_and_are_deleted() {
 #[tokio::test]
 async fn old_wal_entries_roll_back_on_a_normal_tick() {
     let b = Backend::builder(State::default())
-        .wal_rollback("key", undo_key)
+        .wal_rollback(undo_key)
         .wal_rollback_min_age(Duration::ZERO)
         .build()
         .unwrap();
     let tb = TestBackend::new(b);
-    put_wal(tb.storage(), "key", &Key { name: "k".into() })
+    put_wal(tb.storage(), &Key { name: "k".into() })
         .await
         .unwrap();
-    put_wal(tb.storage(), "other", &json!({})).await.unwrap();
+    put_wal(tb.storage(), &Other {}).await.unwrap();
     tb.tick(false).await.unwrap();
     // The entry of an unknown kind stays.
     assert_eq!(list_wal(tb.storage()).await.unwrap().len(), 1);
@@ -473,6 +491,7 @@ fn item_args_schema_comes_from_the_struct() {
 #[derive(Fields)]
 struct TokenRoleArgs {
     /// The role's name.
+    #[field(path)]
     name: String,
     #[field(flatten)]
     token: TokenFields,
@@ -627,4 +646,134 @@ fn special_path_wildcards_are_checked_at_build() {
             "{bad}: {err}"
         );
     }
+}
+
+/// A stored account: `password` is write-only.
+#[derive(Fields, Serialize, Deserialize)]
+struct Account {
+    #[field(required)]
+    user: String,
+    #[field(secret, required)]
+    password: fields::Redacted<String>,
+    #[field(default = "1h")]
+    #[serde(with = "crate::storage::secs")]
+    ttl: Duration,
+}
+
+const ACCOUNTS: crate::storage::Collection<Account> = crate::storage::Collection::new("account/");
+
+async fn write_account(
+    _: Arc<()>,
+    req: Request,
+    (Name(name), update): (Name, fields::Update<Account>),
+) -> Result<Response> {
+    let account = update.apply(ACCOUNTS.load(req.storage(), &name).await?)?;
+    ACCOUNTS.save(req.storage(), &name, &account).await?;
+    Ok(Response::empty())
+}
+
+async fn read_account(_: Arc<()>, req: Request, Name(name): Name) -> Result<Response> {
+    // The whole stored value, password included: the router removes it.
+    Response::stored(ACCOUNTS.load(req.storage(), &name).await?.as_ref())
+}
+
+async fn account_exists(_: Arc<()>, req: Request, Name(name): Name) -> Result<bool> {
+    ACCOUNTS.exists(req.storage(), &name).await
+}
+
+fn accounts() -> Backend<()> {
+    Backend::builder(())
+        .path(
+            Path::new("account/{name}")
+                .read(read_account)
+                .write(write_account, account_exists),
+        )
+        .build()
+        .expect("backend builds")
+}
+
+#[tokio::test]
+async fn partial_updates_change_only_what_was_sent_and_create_applies_defaults() {
+    let tb = TestBackend::new(accounts());
+    // A create must send the required fields.
+    let err = tb
+        .request(Operation::Create, "account/a")
+        .field("user", "alice")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(bad_request(err).contains("\"password\""));
+    assert!(!ACCOUNTS.exists(tb.storage(), "a").await.unwrap());
+    tb.request(Operation::Create, "account/a")
+        .data(json!({"user": "alice", "password": "pw1"}))
+        .send()
+        .await
+        .unwrap();
+    let stored = ACCOUNTS.load(tb.storage(), "a").await.unwrap().unwrap();
+    assert_eq!(stored.ttl, Duration::from_secs(3600));
+    // An update sends one field; the others keep their values.
+    tb.request(Operation::Update, "account/a")
+        .field("ttl", "5m")
+        .send()
+        .await
+        .unwrap();
+    let stored = ACCOUNTS.load(tb.storage(), "a").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.user.as_str(),
+            stored.password.expose().as_str(),
+            stored.ttl
+        ),
+        ("alice", "pw1", Duration::from_secs(300))
+    );
+    // A bad value is a 400 before anything changes.
+    let err = tb
+        .request(Operation::Update, "account/a")
+        .data(json!({"ttl": "soon", "user": "bob"}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(bad_request(err).contains("\"ttl\""));
+    let stored = ACCOUNTS.load(tb.storage(), "a").await.unwrap().unwrap();
+    assert_eq!(stored.user, "alice");
+    assert_eq!(format!("{:?}", stored.password), "[redacted]");
+}
+
+#[tokio::test]
+async fn write_only_fields_never_come_back_on_read_and_missing_reads_are_empty() {
+    let tb = TestBackend::new(accounts());
+    let missing = tb
+        .request(Operation::Read, "account/a")
+        .send()
+        .await
+        .unwrap();
+    assert!(missing.is_empty(), "{missing:?}");
+    tb.request(Operation::Create, "account/a")
+        .data(json!({"user": "alice", "password": "pw1"}))
+        .send()
+        .await
+        .unwrap();
+    let data = tb
+        .request(Operation::Read, "account/a")
+        .data_of()
+        .await
+        .unwrap();
+    assert_eq!(Value::Object(data), json!({"user": "alice", "ttl": 3600}));
+}
+
+#[test]
+fn a_handler_taking_a_capture_the_pattern_lacks_is_refused_at_build() {
+    let err = Backend::builder(())
+        .path(Path::new("account").read(read_account))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::MissingCapture { ref field, .. } if field == "name"),
+        "{err}"
+    );
+    let err = Backend::builder(())
+        .path(Path::new("account/{id}").write(write_account, account_exists))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("{name}"), "{err}");
 }

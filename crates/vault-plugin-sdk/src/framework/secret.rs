@@ -6,15 +6,18 @@
 //! the mount. When the host later renews or revokes the lease, the router
 //! finds the type again and calls its handler with the internal data.
 
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::Response;
-use super::handler::{BoxHandler, Handler};
 use super::lease::LeaseOptions;
+use super::{Request, Response};
 use crate::{Error, Result};
 
 /// The key under which the secret's type travels in its internal data
@@ -46,32 +49,73 @@ impl SecretData {
     }
 }
 
-/// A kind of secret the backend issues, with its renew and revoke handlers.
-pub struct Secret<S> {
-    pub(crate) kind: String,
-    pub(crate) default_ttl: Duration,
-    pub(crate) renew: Option<BoxHandler<S, Response>>,
-    pub(crate) revoke: BoxHandler<S, Response>,
+/// The internal data of one kind of leased secret: what the plugin needs to
+/// renew or revoke it later, with the type's name.
+///
+/// The name is stored with every lease (`secret_type`, as in the Go SDK)
+/// and picks the renew and revoke handlers when the host hands the lease
+/// back, so it must never change once leases exist. Everything else links
+/// by the Rust type: [`Response::secret`] issues a `T`, and the [`Secret`]
+/// declared for `T` renews and revokes it, so a mismatch does not compile.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use vault_plugin_sdk::framework::SecretType;
+///
+/// /// What a lease of an API key keeps: never the key itself.
+/// #[derive(Serialize, Deserialize)]
+/// struct ApiKey {
+///     key_id: u64,
+/// }
+///
+/// impl SecretType for ApiKey {
+///     const NAME: &'static str = "api_key";
+/// }
+/// ```
+pub trait SecretType: Serialize + DeserializeOwned + Send + 'static {
+    /// The type's name in the lease; never change it.
+    const NAME: &'static str;
 }
 
-impl<S: Send + Sync + 'static> Secret<S> {
-    /// A secret type named `kind` whose leases are revoked by `revoke`. The
-    /// revoke handler finds the lease in [`Request::secret`](super::Request::secret); it should treat
-    /// "already gone" as success, return [`Error::Unrecoverable`] when a
-    /// retry can never succeed, and any other error to have the host retry.
-    pub fn new<M>(kind: impl Into<String>, revoke: impl Handler<S, Response, M>) -> Self {
+type LeaseFn<S> =
+    Arc<dyn Fn(Arc<S>, Request) -> BoxFuture<'static, Result<Response>> + Send + Sync>;
+
+/// The secret type `T` the backend issues, with its revoke and (optional)
+/// renew handlers. Handlers are `async fn(Arc<S>, Request, T)`: they receive
+/// the lease's internal data decoded as `T`; lease data that no longer
+/// decodes is an unrecoverable error (retrying cannot help).
+pub struct Secret<S, T> {
+    default_ttl: Duration,
+    renew: Option<LeaseFn<S>>,
+    revoke: LeaseFn<S>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<S: Send + Sync + 'static, T: SecretType> Secret<S, T> {
+    /// Leases of `T` are revoked by `revoke`, which should treat "already
+    /// gone" as success, return [`Error::Unrecoverable`] when a retry can
+    /// never succeed, and any other error to have the host retry.
+    pub fn new<F, Fut>(revoke: F) -> Self
+    where
+        F: Fn(Arc<S>, Request, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response>> + Send + 'static,
+    {
         Self {
-            kind: kind.into(),
             default_ttl: Duration::ZERO,
             renew: None,
-            revoke: BoxHandler::new(revoke),
+            revoke: erase(revoke),
+            _type: PhantomData,
         }
     }
 
     /// Makes leases renewable: `renew` answers with the new lease, usually
     /// through [`Request::renew_secret`].
-    pub fn renew<M>(mut self, renew: impl Handler<S, Response, M>) -> Self {
-        self.renew = Some(BoxHandler::new(renew));
+    pub fn renew<F, Fut>(mut self, renew: F) -> Self
+    where
+        F: Fn(Arc<S>, Request, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response>> + Send + 'static,
+    {
+        self.renew = Some(erase(renew));
         self
     }
 
@@ -82,16 +126,49 @@ impl<S: Send + Sync + 'static> Secret<S> {
     }
 }
 
+/// A lease handler with the internal data decoded before the call.
+fn erase<S, T, F, Fut>(handler: F) -> LeaseFn<S>
+where
+    S: Send + Sync + 'static,
+    T: SecretType,
+    F: Fn(Arc<S>, Request, T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    Arc::new(move |state, req: Request| {
+        let handler = Arc::clone(&handler);
+        Box::pin(async move {
+            let internal: T = req.secret_internal()?;
+            handler(state, req, internal).await
+        })
+    })
+}
+
+/// A secret type with its handlers, its Rust type erased, as the router keeps it.
+pub(crate) struct ErasedSecret<S> {
+    pub(crate) name: &'static str,
+    pub(crate) default_ttl: Duration,
+    pub(crate) renew: Option<LeaseFn<S>>,
+    pub(crate) revoke: LeaseFn<S>,
+}
+
+impl<S, T: SecretType> From<Secret<S, T>> for ErasedSecret<S> {
+    fn from(secret: Secret<S, T>) -> Self {
+        Self {
+            name: T::NAME,
+            default_ttl: secret.default_ttl,
+            renew: secret.renew,
+            revoke: secret.revoke,
+        }
+    }
+}
+
 impl Response {
-    /// A response issuing a secret of type `kind`: `data` is shown to the
-    /// user, `internal` is kept by the host with the lease and handed back
-    /// on renew and revoke. Set the lease with [`Response::ttl`] and
-    /// [`Response::max_ttl`].
-    pub fn secret(
-        kind: &str,
-        data: &impl Serialize,
-        internal: &impl Serialize,
-    ) -> Result<Response> {
+    /// A response issuing a leased secret: `data` is shown to the user,
+    /// `internal` (a [`SecretType`]) is kept by the host with the lease and
+    /// handed back to that type's renew and revoke handlers. Set the lease
+    /// with [`Response::ttl`] and [`Response::max_ttl`].
+    pub fn secret<T: SecretType>(data: &impl Serialize, internal: &T) -> Result<Response> {
         let mut resp = Response::json(data)?;
         let mut internal_data = match serde_json::to_value(internal)? {
             Value::Object(map) => map,
@@ -102,7 +179,7 @@ impl Response {
                 ));
             }
         };
-        internal_data.insert(SECRET_TYPE_KEY.into(), Value::String(kind.into()));
+        internal_data.insert(SECRET_TYPE_KEY.into(), Value::String(T::NAME.into()));
         resp.secret = Some(SecretData {
             internal_data,
             ..SecretData::default()

@@ -6,10 +6,16 @@
 //! between, the entry stays, and on a later periodic tick the backend's
 //! rollback for the entry's kind undoes the side effect. Entries live under
 //! `wal/` as `{"type", "data", "created_at"}`, as the Go SDK writes them.
+//!
+//! The data of each kind of entry is a Rust type implementing [`WalKind`]:
+//! [`put_wal`] writes it, and the rollback the backend declares for it
+//! ([`Builder::wal_rollback`](super::Builder::wal_rollback)) receives it, so
+//! the two cannot disagree on the kind or the shape.
 
 use std::time::{Duration, SystemTime};
 
 use ring::rand::{SecureRandom, SystemRandom};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -44,7 +50,7 @@ impl WalEntry {
     }
 
     /// The data decoded as `T`.
-    pub fn data<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(self.data.clone()).map_err(|e| {
             Error::internal(format!(
                 "WAL entry {} ({}) is unreadable: {e}",
@@ -54,12 +60,36 @@ impl WalEntry {
     }
 }
 
-/// Writes a WAL entry of `kind` with `data`; returns its id.
-pub async fn put_wal(storage: &dyn Storage, kind: &str, data: &impl Serialize) -> Result<String> {
+/// The data of one kind of WAL entry, with the kind's name.
+///
+/// The name is stored in the entry (`type`) and picks the rollback, so it
+/// must never change while entries may exist.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use vault_plugin_sdk::framework::wal::WalKind;
+///
+/// /// A key being minted: enough to find and delete it.
+/// #[derive(Serialize, Deserialize)]
+/// struct PendingKey {
+///     key_name: String,
+/// }
+///
+/// impl WalKind for PendingKey {
+///     const KIND: &'static str = "pending_key";
+/// }
+/// ```
+pub trait WalKind: Serialize + DeserializeOwned + Send + 'static {
+    /// The kind's name in the entry; never change it.
+    const KIND: &'static str;
+}
+
+/// Writes a WAL entry holding `data`; returns its id.
+pub async fn put_wal<T: WalKind + Sync>(storage: &dyn Storage, data: &T) -> Result<String> {
     let id = new_id()?;
     let entry = WalEntry {
         id: id.clone(),
-        kind: kind.to_owned(),
+        kind: T::KIND.to_owned(),
         data: serde_json::to_value(data)?,
         created_at: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -117,10 +147,22 @@ mod tests {
     use crate::storage::MemoryStorage;
     use serde_json::json;
 
+    #[derive(Serialize, Deserialize)]
+    struct Key {
+        name: String,
+    }
+
+    impl WalKind for Key {
+        const KIND: &'static str = "key";
+    }
+
     #[tokio::test]
     async fn put_get_list_delete() {
         let s = MemoryStorage::new();
-        let id = put_wal(&s, "key", &json!({"name": "k1"})).await.unwrap();
+        let key = Key {
+            name: "k1".to_owned(),
+        };
+        let id = put_wal(&s, &key).await.unwrap();
         assert_eq!(id.len(), 36);
         assert_eq!(list_wal(&s).await.unwrap(), vec![id.clone()]);
         let entry = get_wal(&s, &id).await.unwrap().unwrap();

@@ -6,9 +6,12 @@
 //! including `list`, which returns only the next level of keys below a
 //! prefix, with folders ending in `/`, like Vault.
 
+mod entry;
 mod grpc;
 mod memory;
+pub mod secs;
 
+pub use entry::{Collection, Entry};
 pub use grpc::GrpcStorage;
 pub use memory::MemoryStorage;
 
@@ -73,33 +76,33 @@ pub trait Storage: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
 }
 
-/// JSON helpers for any [`Storage`].
+/// JSON helpers for any [`Storage`]. Their errors are the SDK's [`Error`](crate::Error),
+/// so `?` works in handlers; [`Entry`] and [`Collection`] build on them.
 #[async_trait]
 pub trait StorageExt: Storage {
     /// Reads and decodes the JSON value at `key`.
-    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StorageError> {
+    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> crate::Result<Option<T>> {
         let Some(entry) = self.get(key).await? else {
             return Ok(None);
         };
         serde_json::from_slice(&entry.value)
             .map(Some)
-            .map_err(|err| StorageError::Decode {
-                key: key.to_owned(),
-                reason: err.to_string(),
+            .map_err(|err| {
+                StorageError::Decode {
+                    key: key.to_owned(),
+                    reason: err.to_string(),
+                }
+                .into()
             })
     }
 
     /// Encodes `value` as JSON and stores it at `key`.
-    async fn put_json<T: Serialize + Sync>(
-        &self,
-        key: &str,
-        value: &T,
-    ) -> Result<(), StorageError> {
+    async fn put_json<T: Serialize + Sync>(&self, key: &str, value: &T) -> crate::Result<()> {
         let bytes = serde_json::to_vec(value).map_err(|err| StorageError::Decode {
             key: key.to_owned(),
             reason: err.to_string(),
         })?;
-        self.put(StorageEntry::new(key, bytes)).await
+        Ok(self.put(StorageEntry::new(key, bytes)).await?)
     }
 }
 

@@ -22,6 +22,11 @@ pub enum Network {
 pub struct Args {
     /// `--version`: print the version and exit.
     pub print_version: bool,
+    /// `--check[=<plugin directory>]`: print what would stop the plugin
+    /// from starting here (from that directory, default its own), and exit.
+    pub check: bool,
+    /// The directory `--check=<dir>` names.
+    pub check_dir: Option<std::path::PathBuf>,
     /// `--log-level=<trace|debug|info|warn|error|off>`.
     pub log_level: Option<LevelFilter>,
     /// `--network=<unix|tcp>`.
@@ -29,8 +34,8 @@ pub struct Args {
 }
 
 /// The usage text shown for a bad argument.
-pub const USAGE: &str =
-    "arguments: --version | --log-level=<trace|debug|info|warn|error|off> | --network=<unix|tcp>";
+pub const USAGE: &str = "arguments: --version | --check[=<plugin directory>] | \
+     --log-level=<trace|debug|info|warn|error|off> | --network=<unix|tcp>";
 
 impl Args {
     /// Parses `args` (without the program name).
@@ -43,6 +48,11 @@ impl Args {
             };
             match (name, value) {
                 ("--version" | "-version", None) => out.print_version = true,
+                ("--check" | "-check", None) => out.check = true,
+                ("--check" | "-check", Some(dir)) => {
+                    out.check = true;
+                    out.check_dir = Some(dir.into());
+                }
                 ("--log-level" | "-log-level", Some(v)) => {
                     out.log_level = Some(
                         LevelFilter::from_str(v.trim())
@@ -70,6 +80,13 @@ mod tests {
     fn table() {
         assert_eq!(parse(&[]), Ok(Args::default()));
         assert!(parse(&["--version"]).unwrap().print_version);
+        assert!(parse(&["--check"]).unwrap().check);
+        let with_dir = parse(&["--check=/var/lib/plugins"]).unwrap();
+        assert!(with_dir.check);
+        assert_eq!(
+            with_dir.check_dir.as_deref(),
+            Some(std::path::Path::new("/var/lib/plugins"))
+        );
         assert_eq!(
             parse(&["--log-level=debug"]).unwrap().log_level,
             Some(LevelFilter::DEBUG)

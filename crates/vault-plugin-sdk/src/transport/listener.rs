@@ -239,6 +239,16 @@ fn bind_unix(base: &Path, group: Option<&str>) -> io::Result<Listener> {
     })
 }
 
+/// Makes (and removes again) a unix socket the way [`bind_unix`] does, to
+/// tell whether serving on one would work here.
+pub(crate) fn probe_unix(base: &Path) -> io::Result<()> {
+    let dir = make_private_dir(base)?;
+    let bound = std::os::unix::net::UnixListener::bind(dir.join("plugin"));
+    let _ = std::fs::remove_file(dir.join("plugin"));
+    let _ = std::fs::remove_dir(&dir);
+    bound.map(drop)
+}
+
 /// Creates `<base>/plugin<unique>` readable only by us.
 fn make_private_dir(base: &Path) -> io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod broker;
+pub mod check;
 pub mod env;
 pub mod handshake;
 pub mod listener;
@@ -77,16 +78,30 @@ pub enum ServeError {
 ///
 /// Run by hand (no magic cookie), it prints what the binary is and how to
 /// install it, and exits with status 1. Arguments (see [`args`]) set the
-/// log level and the socket type; `--version` prints the version.
+/// log level and the socket type; `--version` prints the version; `--check`
+/// prints what would stop the plugin from starting on this host ([`check`]).
 pub fn serve(version: &str, factory: impl Factory) -> ExitCode {
     let args = Args::parse(std::env::args().skip(1));
-    if let Ok(Args {
-        print_version: true,
-        ..
-    }) = args
-    {
-        println!("{version}");
-        return ExitCode::SUCCESS;
+    match &args {
+        Ok(Args {
+            print_version: true,
+            ..
+        }) => {
+            println!("{version}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Args {
+            check: true,
+            check_dir,
+            ..
+        }) => {
+            return if check::run(version, check_dir.as_deref()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+        _ => {}
     }
     let env = match HostEnv::from_process() {
         Ok(env) => env,

@@ -4,7 +4,7 @@
 //! The host's certificate is self-signed, marked CA, and used as a leaf;
 //! webpki path building rejects that, so both directions *pin* it: the peer
 //! must present exactly that certificate, and its handshake signature is
-//! still verified (including P-521, see [`super::p521`]). ALPN is `h2`,
+//! still verified (including P-521, see the `p521` module). ALPN is `h2`,
 //! which grpc-go requires.
 
 use std::sync::{Arc, LazyLock};

@@ -5,7 +5,9 @@
 //! 5 to 10 become fixed sentinels whose message is dropped. So:
 //! * bad input becomes an error *response* (`data.error`), which the host
 //!   answers with 400 and the message, as Go's `logical.ErrorResponse`;
-//! * "not found" on a read or list is no response at all (404);
+//! * "not found" on a list, or without a message on a read, is no response
+//!   at all (404, "No value found" in the CLI); a read's message is kept in
+//!   a coded 404;
 //! * anything else with a message of its own is a coded error or an
 //!   internal error, never a sentinel with a message that would be lost.
 
@@ -64,7 +66,12 @@ pub(crate) fn to_reply(
             };
             (Some(resp), None)
         }
-        Error::NotFound(_) if op.is_read_like() => (None, None),
+        // An empty list, or a bare "not found" on a read: a missing entry.
+        Error::NotFound(msg)
+            if op == Operation::List || (op == Operation::Read && msg.is_empty()) =>
+        {
+            (None, None)
+        }
         other => (None, Some(to_proto(other))),
     }
 }
@@ -84,8 +91,14 @@ mod tests {
                 Some("name is required"),
                 None,
             ),
-            (Error::not_found("no such key"), Operation::Read, None, None),
-            (Error::not_found("no such key"), Operation::List, None, None),
+            (Error::not_found(""), Operation::Read, None, None),
+            (Error::not_found("no roles"), Operation::List, None, None),
+            (
+                Error::not_found("no role \"x\""),
+                Operation::Read,
+                None,
+                Some((err_type::CODED, 404, "no role \"x\"")),
+            ),
             (
                 Error::not_found("no such key"),
                 Operation::Delete,

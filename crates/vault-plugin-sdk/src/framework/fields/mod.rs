@@ -38,13 +38,17 @@
 //! [`FieldValue`].
 
 mod decode;
+mod name;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod update;
 mod value;
 
+pub use name::Name;
 pub use schema::{FieldSchema, FieldType};
-pub use value::{Headers, SignedDuration};
+pub use update::Update;
+pub use value::{Headers, Redacted, SignedDuration};
 
 use serde_json::{Map, Value};
 
@@ -83,8 +87,32 @@ pub trait Fields: Sized + Send + 'static {
     /// The fields, in declaration order.
     fn schema() -> Vec<FieldSchema>;
 
-    /// Decodes the arguments from a request's data.
+    /// Decodes the arguments from a request's data: fields not sent take
+    /// their default; a missing required field is an error.
     fn from_data(data: &FieldData<'_>) -> Result<Self, FieldError>;
+
+    /// Changes only the fields the request sent (a partial update of a
+    /// stored value); the others keep their value.
+    fn update_from(&mut self, data: &FieldData<'_>) -> Result<(), FieldError>;
+}
+
+/// Two argument structs side by side, e.g. `(Name, Update<Role>)`: a
+/// handler takes the path's name and a partial update at once.
+impl<A: Fields, B: Fields> Fields for (A, B) {
+    fn schema() -> Vec<FieldSchema> {
+        let mut fields = A::schema();
+        fields.extend(B::schema());
+        fields
+    }
+
+    fn from_data(data: &FieldData<'_>) -> Result<Self, FieldError> {
+        Ok((A::from_data(data)?, B::from_data(data)?))
+    }
+
+    fn update_from(&mut self, data: &FieldData<'_>) -> Result<(), FieldError> {
+        self.0.update_from(data)?;
+        self.1.update_from(data)
+    }
 }
 
 /// A request's raw data seen through a schema.
@@ -108,6 +136,28 @@ impl<'a> FieldData<'a> {
     /// The schema.
     pub fn schema(&self) -> &'a [FieldSchema] {
         self.schema
+    }
+
+    /// Whether the request sent any of `names` with a value other than `null`.
+    pub fn sent(&self, names: &[&str]) -> bool {
+        names
+            .iter()
+            .any(|name| self.raw.get(*name).is_some_and(|v| !v.is_null()))
+    }
+
+    /// Checks every sent field of the schema: its value decodes as the
+    /// field's type and is allowed. What was not sent is not checked.
+    pub fn check_sent(&self) -> Result<(), FieldError> {
+        for schema in self.schema {
+            if let Some(sent) = self.raw.get(&schema.name).filter(|v| !v.is_null()) {
+                let canonical = schema
+                    .kind
+                    .normalize(sent)
+                    .map_err(|e| FieldError(format!("field {:?}: {e}", schema.name)))?;
+                check_allowed(schema, &canonical)?;
+            }
+        }
+        Ok(())
     }
 
     /// Decodes field `name` as `T`: the sent value, else the default, else

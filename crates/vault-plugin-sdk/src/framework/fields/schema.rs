@@ -68,6 +68,12 @@ pub struct FieldSchema {
     pub allowed_values: Vec<Value>,
     /// UI hints.
     pub display: DisplayAttrs,
+    /// Write-only: accepted on writes, removed from every read response of
+    /// the path by the router (keys, passwords, tokens).
+    pub write_only: bool,
+    /// The value is the path capture of the same name; a backend whose
+    /// path lacks that capture fails to build.
+    pub path: bool,
 }
 
 impl FieldSchema {
@@ -83,6 +89,8 @@ impl FieldSchema {
             query: false,
             allowed_values: Vec::new(),
             display: DisplayAttrs::default(),
+            write_only: false,
+            path: false,
         }
     }
 
@@ -112,6 +120,13 @@ impl FieldSchema {
 
     /// Marks the field sensitive (masked by UIs).
     pub fn sensitive(mut self) -> Self {
+        self.display.sensitive = true;
+        self
+    }
+
+    /// Marks the field write-only: masked by UIs and never in a read response.
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
         self.display.sensitive = true;
         self
     }

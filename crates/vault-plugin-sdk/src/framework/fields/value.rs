@@ -26,6 +26,7 @@
 //! | [`Headers`] | `Header` |
 //! | `Value` | `Map`; takes any type's canonical JSON as it is |
 //! | `Option<T>` | what `T` declares; an absent field is `None` |
+//! | [`Redacted<T>`] | what `T` declares; `Debug` never shows the value |
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
@@ -401,5 +402,57 @@ impl<T: FieldValue> FieldValue for Option<T> {
 
     fn absent() -> Option<Self> {
         Some(None)
+    }
+}
+
+/// A value that never shows in `Debug` output (so never in a log line that
+/// formats its struct): for passwords, tokens and keys in args and stored
+/// structs. Serialises as the bare value, so storage keeps it; pair it with
+/// `#[field(secret)]` to keep it out of read responses too.
+///
+/// ```
+/// use vault_plugin_sdk::framework::fields::Redacted;
+///
+/// let password = Redacted::new("hunter2".to_owned());
+/// assert_eq!(format!("{password:?}"), "[redacted]");
+/// assert_eq!(password.expose(), "hunter2");
+/// assert_eq!(serde_json::to_string(&password).unwrap(), "\"hunter2\"");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Redacted<T>(T);
+
+impl<T> Redacted<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The value itself, for the one place that must use it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T: FieldValue> FieldValue for Redacted<T> {
+    const KIND: FieldType = T::KIND;
+
+    fn from_canonical(kind: FieldType, value: Value) -> Result<Self, String> {
+        T::from_canonical(kind, value).map(Redacted)
+    }
+
+    fn absent() -> Option<Self> {
+        T::absent().map(Redacted)
     }
 }
