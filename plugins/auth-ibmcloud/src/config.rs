@@ -5,7 +5,8 @@
 //! on the IAM Identity Service, the Access Groups Service and the User
 //! Management Service, and Operator on the IAM Identity Service for
 //! rotate-root. The key is stored seal-wrapped where the host can, is never
-//! shown (a read says `<redacted>`) and never logged. `api_key` and
+//! shown (a read says `<redacted>`, as the original plugin's did) and never
+//! logged (it is [`Redacted`]). `api_key` and
 //! `account_id` are required when the config is created; a later write keeps
 //! what it does not send. Each request reads the config, so a change takes
 //! effect at once (the cached admin token and keys follow it, see
@@ -14,59 +15,45 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, json};
-use vault_plugin_sdk::storage::StorageExt;
+use serde_json::{Value, json};
+use vault_plugin_sdk::framework::fields::{Redacted, Update};
+use vault_plugin_sdk::storage::Entry;
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
 
 use crate::State;
 
-/// The storage key of the config.
-pub const KEY: &str = "config";
-/// The public IAM endpoint.
-pub const DEFAULT_IAM_ENDPOINT: &str = "https://iam.cloud.ibm.com";
-/// The public user management endpoint.
-pub const DEFAULT_USER_MANAGEMENT_ENDPOINT: &str = "https://user-management.cloud.ibm.com";
+/// Where the config is stored.
+pub const CONFIG: Entry<Config> = Entry::new("config");
 /// What a read shows instead of the API key.
 pub const REDACTED: &str = "<redacted>";
 
-/// The stored config.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The config, as written and as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Fields, Serialize, Deserialize)]
 pub struct Config {
-    /// The API key the plugin calls IAM with.
-    pub api_key: String,
-    /// The account every login must belong to.
+    /// An API key of the identity the plugin asks IAM with (read shows
+    /// <redacted>).
+    #[field(required, sensitive)]
+    pub api_key: Redacted<String>,
+    /// The IBM Cloud account logins must belong to.
+    #[field(required)]
     pub account_id: String,
-    /// Base URL of IAM (public, private, or a proxy).
+    /// Base URL of IAM, e.g. https://private.iam.cloud.ibm.com.
+    #[field(default = "https://iam.cloud.ibm.com")]
     pub iam_endpoint: String,
     /// Base URL of user management.
+    #[field(default = "https://user-management.cloud.ibm.com")]
     pub user_management_endpoint: String,
-    /// The `iss` tokens must carry; empty: the issuer IAM's discovery
-    /// document names.
+    /// The issuer (`iss`) tokens must carry; empty (the default) uses the
+    /// issuer IAM's discovery document names.
     #[serde(default)]
     pub bound_issuer: String,
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("account_id", &self.account_id)
-            .field("iam_endpoint", &self.iam_endpoint)
-            .field("user_management_endpoint", &self.user_management_endpoint)
-            .field("bound_issuer", &self.bound_issuer)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Config {
-    /// The stored config, if any.
-    pub async fn load(req: &Request) -> Result<Option<Config>> {
-        Ok(req.storage().get_json(KEY).await?)
-    }
-
     /// The stored config, or the error a login or rotation gets on a mount
     /// nobody configured.
     pub async fn require(req: &Request) -> Result<Config> {
-        Self::load(req).await?.ok_or_else(|| {
+        CONFIG.load(req.storage()).await?.ok_or_else(|| {
             Error::internal(
                 "the IBM Cloud auth method is not configured yet: write its config \
                  (api_key, account_id) first",
@@ -76,118 +63,62 @@ impl Config {
 
     /// Stores the config.
     pub async fn save(&self, req: &Request) -> Result<()> {
-        Ok(req.storage().put_json(KEY, self).await?)
+        CONFIG.save(req.storage(), self).await
     }
-}
 
-/// Arguments of a config write; what is not sent is kept.
-#[derive(Fields)]
-pub struct ConfigArgs {
-    /// An API key of the identity the plugin asks IAM with (required when
-    /// the config is created; never shown).
-    #[field(sensitive)]
-    api_key: Option<String>,
-    /// The IBM Cloud account logins must belong to (required when the
-    /// config is created).
-    account_id: Option<String>,
-    /// Base URL of IAM, e.g. https://private.iam.cloud.ibm.com (default
-    /// https://iam.cloud.ibm.com).
-    iam_endpoint: Option<String>,
-    /// Base URL of user management (default
-    /// https://user-management.cloud.ibm.com).
-    user_management_endpoint: Option<String>,
-    /// The issuer (`iss`) tokens must carry; empty (the default) uses the
-    /// issuer IAM's discovery document names.
-    bound_issuer: Option<String>,
+    /// The config with every field checked and put in its stored form.
+    fn checked(mut self) -> Result<Config> {
+        let key = self.api_key.expose().trim().to_owned();
+        if key.is_empty() {
+            return Err(Error::bad_request("the required field api_key is missing"));
+        }
+        self.api_key = Redacted::new(key);
+        self.account_id = checked_id(self.account_id.trim().to_owned(), "account_id")?;
+        self.iam_endpoint = endpoint(&self.iam_endpoint, "iam_endpoint")?;
+        self.user_management_endpoint =
+            endpoint(&self.user_management_endpoint, "user_management_endpoint")?;
+        self.bound_issuer = self.bound_issuer.trim().to_owned();
+        Ok(self)
+    }
 }
 
 /// Whether a config is stored.
 pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    Ok(req.storage().get(KEY).await?.is_some())
+    CONFIG.exists(req.storage()).await
 }
 
-/// Creates or updates the config. Everything is checked before anything is
-/// stored.
-pub async fn write(_: Arc<State>, req: Request, args: ConfigArgs) -> Result<Response> {
-    let old = Config::load(&req).await?;
-    let required = |sent: Option<String>, old: Option<&String>, name: &str| match sent
-        .or_else(|| old.cloned())
-        .map(|v| v.trim().to_owned())
-    {
-        Some(value) if !value.is_empty() => Ok(value),
-        _ => Err(Error::bad_request(format!(
-            "the required field {name} is missing"
-        ))),
-    };
-    let config = Config {
-        api_key: required(args.api_key, old.as_ref().map(|c| &c.api_key), "api_key")?,
-        account_id: checked_id(
-            required(
-                args.account_id,
-                old.as_ref().map(|c| &c.account_id),
-                "account_id",
-            )?,
-            "account_id",
-        )?,
-        iam_endpoint: endpoint(
-            args.iam_endpoint,
-            old.as_ref().map(|c| &c.iam_endpoint),
-            DEFAULT_IAM_ENDPOINT,
-            "iam_endpoint",
-        )?,
-        user_management_endpoint: endpoint(
-            args.user_management_endpoint,
-            old.as_ref().map(|c| &c.user_management_endpoint),
-            DEFAULT_USER_MANAGEMENT_ENDPOINT,
-            "user_management_endpoint",
-        )?,
-        bound_issuer: args
-            .bound_issuer
-            .or_else(|| old.as_ref().map(|c| c.bound_issuer.clone()))
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-    };
+/// Creates or updates the config: a create needs `api_key` and
+/// `account_id`, an update changes only what it sends. Everything is
+/// checked before anything is stored.
+pub async fn write(_: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
+    let config = update.apply(CONFIG.load(req.storage()).await?)?.checked()?;
     config.save(&req).await?;
     Ok(Response::empty())
 }
 
 /// Shows the config, with the API key as `<redacted>`.
 pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let Some(config) = Config::load(&req).await? else {
+    let Some(config) = CONFIG.load(req.storage()).await? else {
         return Err(Error::not_found("the auth method is not configured"));
     };
-    let mut data = Map::new();
-    data.insert("api_key".into(), json!(REDACTED));
-    data.insert("account_id".into(), json!(config.account_id));
-    data.insert("iam_endpoint".into(), json!(config.iam_endpoint));
-    data.insert(
-        "user_management_endpoint".into(),
-        json!(config.user_management_endpoint),
-    );
-    data.insert("bound_issuer".into(), json!(config.bound_issuer));
-    Ok(Response::with_data(data))
+    let mut data = serde_json::to_value(&config)?;
+    data["api_key"] = json!(REDACTED);
+    match data {
+        Value::Object(data) => Ok(Response::with_data(data)),
+        _ => Err(Error::internal("the config is not a JSON object")),
+    }
 }
 
 /// Deletes the config; logins fail until a new one is written.
 pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    req.storage().delete(KEY).await?;
+    CONFIG.delete(req.storage()).await?;
     Ok(Response::empty())
 }
 
-/// An endpoint: sent, kept, or the default; an absolute http(s) URL without
-/// query, fragment or credentials, stored without a trailing `/`.
-fn endpoint(
-    sent: Option<String>,
-    old: Option<&String>,
-    default: &str,
-    name: &str,
-) -> Result<String> {
-    let value = sent
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .or_else(|| old.cloned())
-        .unwrap_or_else(|| default.to_owned());
+/// An endpoint: an absolute http(s) URL without query, fragment or
+/// credentials, stored without a trailing `/`.
+fn endpoint(value: &str, name: &str) -> Result<String> {
+    let value = value.trim();
     let bad = |why: &str| Error::bad_request(format!("{name} {value:?} {why}"));
     let rest = value
         .strip_prefix("https://")

@@ -25,6 +25,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use vault_plugin_sdk::framework::fields::Redacted;
 
 use crate::keys::{IamPublic, Unavailable};
 
@@ -107,20 +108,12 @@ impl From<CallError> for vault_plugin_sdk::Error {
 }
 
 /// An access token from an API key exchange.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The access token.
-    pub access_token: String,
+    pub access_token: Redacted<String>,
     /// When it expires (seconds since the epoch).
     pub expiration: u64,
-}
-
-impl fmt::Debug for Grant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Grant")
-            .field("expiration", &self.expiration)
-            .finish_non_exhaustive()
-    }
 }
 
 /// What an API key exchange came to.
@@ -145,21 +138,13 @@ pub struct KeyDetails {
 }
 
 /// A key rotate-root created: its details and its value.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct NewKey {
     /// The key's details.
     #[serde(flatten)]
     pub details: KeyDetails,
     /// The key itself.
-    pub apikey: String,
-}
-
-impl fmt::Debug for NewKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewKey")
-            .field("details", &self.details)
-            .finish_non_exhaustive()
-    }
+    pub apikey: Redacted<String>,
 }
 
 /// A client of one IAM endpoint and one user management endpoint.
@@ -211,7 +196,7 @@ impl Iam {
         let expiration = answer.get("expiration").and_then(Value::as_u64);
         match (token, expiration) {
             (Some(token), Some(expiration)) if !token.is_empty() => Ok(Exchange::Granted(Grant {
-                access_token: token.to_owned(),
+                access_token: Redacted::new(token.to_owned()),
                 expiration,
             })),
             _ => Err(CallError::Unexpected {
@@ -514,7 +499,7 @@ mod tests {
             panic!("refused");
         };
         assert!(grant.expiration > integration_tests::fake_iam::now_secs());
-        assert!(fake.secrets().contains(&grant.access_token));
+        assert!(fake.secrets().contains(grant.access_token.expose()));
         assert_eq!(
             iam.exchange("nope").await.unwrap(),
             Exchange::Refused("BXNIM0415E".into())
@@ -620,9 +605,9 @@ mod tests {
             .unwrap();
         assert_eq!(new.details.iam_id, admin.iam_id);
         let stored = fake.api_key(&new.details.id).unwrap();
-        assert_eq!(stored.value, new.apikey);
+        assert_eq!(&stored.value, new.apikey.expose());
         assert_eq!(stored.name, ROOT_KEY_NAME);
-        assert!(!format!("{new:?}").contains(&new.apikey));
+        assert!(!format!("{new:?}").contains(new.apikey.expose()));
         iam.delete_key(&token, &old.id).await.unwrap();
         assert!(fake.api_key(&old.id).unwrap().deleted);
         assert_eq!(

@@ -62,7 +62,7 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
         .version(vault_plugin_sdk::plugin_version!())
         .special_paths(SpecialPaths {
             unauthenticated: vec!["login".into()],
-            seal_wrap_storage: vec![config::KEY.into()],
+            seal_wrap_storage: vec![config::CONFIG.key().into()],
             ..SpecialPaths::default()
         })
         .path(

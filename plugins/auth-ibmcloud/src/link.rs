@@ -103,11 +103,11 @@ impl Link {
             .as_ref()
             .filter(|g| g.expiration > now + ADMIN_TOKEN_MARGIN.as_secs())
         {
-            return Ok(grant.access_token.clone());
+            return Ok(grant.access_token.expose().clone());
         }
-        match self.iam.exchange(&self.config.api_key).await? {
+        match self.iam.exchange(self.config.api_key.expose()).await? {
             Exchange::Granted(grant) => {
-                let token = grant.access_token.clone();
+                let token = grant.access_token.expose().clone();
                 *admin = Some(grant);
                 Ok(token)
             }

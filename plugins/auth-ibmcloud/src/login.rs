@@ -20,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::framework::{Alias, Auth};
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
 
@@ -41,12 +42,12 @@ pub struct LoginArgs {
     #[field(required)]
     role: String,
     /// An IAM access token of the identity logging in.
-    #[field(sensitive)]
-    token: Option<String>,
+    #[field(secret)]
+    token: Option<Redacted<String>>,
     /// An API key of the identity logging in (exchanged at IAM for an
     /// access token; never stored).
-    #[field(sensitive)]
-    api_key: Option<String>,
+    #[field(secret)]
+    api_key: Option<Redacted<String>>,
 }
 
 /// What the caller proves itself with.
@@ -57,8 +58,11 @@ enum Credential {
 
 impl LoginArgs {
     fn credential(&self) -> Result<Credential> {
-        fn given(value: &Option<String>) -> Option<&str> {
-            value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        fn given(value: &Option<Redacted<String>>) -> Option<&str> {
+            value
+                .as_ref()
+                .map(|v| v.expose().trim())
+                .filter(|v| !v.is_empty())
         }
         match (given(&self.token), given(&self.api_key)) {
             (Some(token), None) => Ok(Credential::Token(token.to_owned())),
@@ -88,7 +92,7 @@ pub async fn login(state: Arc<State>, req: Request, args: LoginArgs) -> Result<R
     let token = match credential {
         Credential::Token(token) => token,
         Credential::ApiKey(key) => match link.iam.exchange(&key).await? {
-            Exchange::Granted(grant) => grant.access_token,
+            Exchange::Granted(grant) => grant.access_token.into_inner(),
             Exchange::Refused(code) => {
                 return Err(denied(&format!("IAM refused the API key ({code})")));
             }

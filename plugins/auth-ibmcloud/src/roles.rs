@@ -13,14 +13,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
+use vault_plugin_sdk::framework::fields::Name;
 use vault_plugin_sdk::framework::{TokenFields, TokenParams};
-use vault_plugin_sdk::storage::StorageExt;
+use vault_plugin_sdk::storage::Collection;
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
 
 use crate::State;
 use crate::config::checked_id;
 
-const PREFIX: &str = "role/";
+/// Where roles are stored, by lower-case name.
+const ROLES: Collection<Role> = Collection::new("role/");
 
 /// A stored role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,19 +41,15 @@ pub struct Role {
 impl Role {
     /// The role called `name` (any case), if it exists.
     pub async fn load(req: &Request, name: &str) -> Result<Option<Role>> {
-        Ok(req.storage().get_json(&key(name)).await?)
+        ROLES.load(req.storage(), &name.to_lowercase()).await
     }
-}
-
-/// The storage key of a role.
-fn key(name: &str) -> String {
-    format!("{PREFIX}{}", name.to_lowercase())
 }
 
 /// Arguments of a role write; what is not sent is kept.
 #[derive(Fields)]
 pub struct RoleArgs {
     /// Name of the role (case-insensitive).
+    #[field(path)]
     name: String,
     /// Comma-separated list or JSON array of subjects (a token's `sub`:
     /// service IDs, trusted profiles, users) that may log in.
@@ -65,9 +63,8 @@ pub struct RoleArgs {
 }
 
 /// Whether the role exists.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    let name = req.param("name").unwrap_or_default();
-    Ok(req.storage().get(&key(name)).await?.is_some())
+pub async fn exists(_: Arc<State>, req: Request, Name(name): Name) -> Result<bool> {
+    ROLES.exists(req.storage(), &name.to_lowercase()).await
 }
 
 /// Creates or updates a role. Everything is checked before anything is
@@ -115,7 +112,9 @@ pub async fn write(_: Arc<State>, req: Request, args: RoleArgs) -> Result<Respon
         bound_access_group_ids,
         token,
     };
-    req.storage().put_json(&key(&args.name), &role).await?;
+    ROLES
+        .save(req.storage(), &args.name.to_lowercase(), &role)
+        .await?;
     let mut response = Response::empty();
     if !role.token.token_max_ttl.is_zero() && role.token.token_max_ttl > max_lease {
         response = response.warning(
@@ -127,9 +126,8 @@ pub async fn write(_: Arc<State>, req: Request, args: RoleArgs) -> Result<Respon
 }
 
 /// Shows a role: its bindings and token settings.
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default();
-    let Some(role) = Role::load(&req, name).await? else {
+pub async fn read(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
+    let Some(role) = Role::load(&req, &name).await? else {
         return Err(Error::not_found(format!("no role {name:?}")));
     };
     let mut data = Map::new();
@@ -143,15 +141,14 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
 }
 
 /// Deletes a role; its tokens can no longer be renewed.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    let name = req.param("name").unwrap_or_default();
-    req.storage().delete(&key(name)).await?;
+pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
+    ROLES.delete(req.storage(), &name.to_lowercase()).await?;
     Ok(Response::empty())
 }
 
 /// Lists the roles.
 pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
-    Ok(Response::list(req.storage().list(PREFIX).await?))
+    Ok(Response::list(ROLES.list(req.storage()).await?))
 }
 
 /// The values in their order, each once.

@@ -34,7 +34,10 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
     config.save(&req).await?;
     let link = state.links.for_config(config.clone())?;
     let admin = link.admin_token().await?;
-    let old = link.iam.key_details(&admin, &config.api_key).await?;
+    let old = link
+        .iam
+        .key_details(&admin, config.api_key.expose())
+        .await?;
     if old.account_id != config.account_id {
         return Err(Error::bad_request(format!(
             "the configured api_key belongs to account {:?}, not to the configured account {:?}: \
@@ -90,7 +93,7 @@ async fn adopt(
             new.details.id
         )));
     }
-    match link.iam.exchange(&new.apikey).await? {
+    match link.iam.exchange(new.apikey.expose()).await? {
         Exchange::Granted(_) => {}
         Exchange::Refused(code) => {
             return Err(Error::upstream(format!(
