@@ -29,11 +29,14 @@ PLUGIN_TABLE='
 vault-plugin-example-kv       secret  example-kv       example-kv
 vault-plugin-example-auth     auth    example-auth     example-auth
 vault-plugin-secrets-balena   secret  secrets-balena   balena
+vault-plugin-auth-ibmcloud    auth    auth-ibmcloud    ibmcloud
 '
 
 # Set-up commands run once a mount exists, against the fake upstreams
 # (@KEYS_URL@ is the fake key service's URL, @BALENA_URL@ the fake balena
-# API's, @BALENA_SESSION@ a session token of its demo user):
+# API's, @BALENA_SESSION@ a session token of its demo user, @IBM_*@ the fake
+# IBM Cloud IAM: its URLs, account, admin API key, and an app's key and
+# subject):
 #   <mount>  <command...>
 SETUP='
 example-kv    bao write example-kv/config upstream_url=@KEYS_URL@
@@ -41,6 +44,8 @@ example-kv    bao write example-kv/role/dev ttl=5m max_ttl=1h
 example-auth  bao write auth/example-auth/users/alice password=demo-password token_policies=default token_ttl=10m
 balena        bao write balena/config url=@BALENA_URL@
 balena        bao write balena/role/developer balenaApiKey=@BALENA_SESSION@ ttl=5m max_ttl=1h
+ibmcloud      bao write auth/ibmcloud/config api_key=@IBM_ADMIN_KEY@ account_id=@IBM_ACCOUNT@ iam_endpoint=@IBM_IAM@ user_management_endpoint=@IBM_USER_MANAGEMENT@
+ibmcloud      bao write auth/ibmcloud/role/dev-role bound_subjects=@IBM_APP_SUBJECT@ token_policies=default token_ttl=10m
 '
 
 # Example commands printed (and run by --smoke) once a mount exists:
@@ -54,6 +59,8 @@ example-kv    bao read example-kv/creds/dev
 example-kv    bao path-help example-kv/role/dev
 example-auth  bao write auth/example-auth/login username=alice password=demo-password
 balena        bao read balena/creds/developer
+ibmcloud      bao write auth/ibmcloud/login role=dev-role api_key=@IBM_APP_KEY@
+ibmcloud      bao read auth/ibmcloud/config
 '
 # ---------------------------------------------------------------------------
 
@@ -173,8 +180,19 @@ done
 KEYS_URL="$(sed -n 's/^keys=//p' "$DEMO_DIR/fakes.txt")"
 BALENA_URL="$(sed -n 's/^balena=//p' "$DEMO_DIR/fakes.txt")"
 BALENA_SESSION="$(sed -n 's/^balena_session=//p' "$DEMO_DIR/fakes.txt")"
+# The fake IBM Cloud IAM's values, for the @IBM_*@ placeholders.
+fill() {
+    local line="$1" key
+    line="${line//@KEYS_URL@/$KEYS_URL}"
+    line="${line//@BALENA_URL@/$BALENA_URL}"
+    line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
+    for key in iam user_management account admin_key app_key app_subject; do
+        line="${line//@IBM_${key^^}@/$(sed -n "s/^ibm_$key=//p" "$DEMO_DIR/fakes.txt")}"
+    done
+    printf '%s' "$line"
+}
 [[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" ]] || die "the fake upstreams did not start"
-log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password)"
+log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password), fake IBM Cloud IAM at $(sed -n 's/^ibm_iam=//p' "$DEMO_DIR/fakes.txt")"
 
 # 4. Register and mount every plugin binary.
 MOUNTED=()
@@ -206,9 +224,7 @@ while read -r mount cmd; do
     [[ -n "$mount" ]] || continue
     for m in "${MOUNTED[@]}"; do
         [[ "$m" == "$mount" ]] || continue
-        line="${cmd//@KEYS_URL@/$KEYS_URL}"
-        line="${line//@BALENA_URL@/$BALENA_URL}"
-        line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
+        line="$(fill "$cmd")"
         read -r -a words <<<"$line"
         bao "${words[@]:1}" >/dev/null || fail_with_log "set-up failed: $cmd"
     done
@@ -219,7 +235,7 @@ examples=()
 while read -r mount cmd; do
     [[ -n "$mount" ]] || continue
     for m in "${MOUNTED[@]}"; do
-        [[ "$m" == "$mount" ]] && examples+=("$cmd")
+        [[ "$m" == "$mount" ]] && examples+=("$(fill "$cmd")")
     done
 done <<<"$EXAMPLES"
 
