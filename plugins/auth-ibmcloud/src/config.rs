@@ -30,14 +30,15 @@ pub const REDACTED: &str = "<redacted>";
 /// The config, as written and as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Fields, Serialize, Deserialize)]
 pub struct Config {
-    /// An API key of the identity the plugin asks IAM with (read shows
-    /// <redacted>).
+    /// An API key of the identity the plugin asks IAM with (a read shows it
+    /// redacted).
     #[field(required, sensitive)]
     pub api_key: Redacted<String>,
     /// The IBM Cloud account logins must belong to.
     #[field(required)]
     pub account_id: String,
-    /// Base URL of IAM, e.g. https://private.iam.cloud.ibm.com.
+    /// Base URL of IAM: the public endpoint by default, or the private one
+    /// (private.iam.cloud.ibm.com), or a proxy.
     #[field(default = "https://iam.cloud.ibm.com")]
     pub iam_endpoint: String,
     /// Base URL of user management.
