@@ -5,6 +5,11 @@
 //! system's roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured), redirects are
 //! not followed (a bearer token only ever goes to the configured host), and
 //! every call has a time limit.
+//!
+//! Note for the lead: written here because the SDK's `upstream` module was
+//! not on main yet; once it is, `Link` should build two `UpstreamClient`s
+//! (IAM, user management) from `UpstreamSettings` flattened into `Config`
+//! (ca_cert, timeout, proxy) and this module goes away.
 
 use std::sync::Arc;
 use std::time::Duration;
