@@ -30,12 +30,15 @@ vault-plugin-example-kv       secret  example-kv       example-kv
 vault-plugin-example-auth     auth    example-auth     example-auth
 vault-plugin-secrets-balena   secret  secrets-balena   balena
 vault-plugin-secrets-pachyderm secret secrets-pachyderm pachyderm
+vault-plugin-auth-ibmcloud    auth    auth-ibmcloud    ibmcloud
 '
 
 # Set-up commands run once a mount exists, against the fake upstreams
 # (@KEYS_URL@ is the fake key service's URL, @BALENA_URL@ the fake balena
 # API's, @BALENA_SESSION@ a session token of its demo user, @PACHD_ADDRESS@
-# the fake pachd's address, @PACHD_ROOT_TOKEN@ its root token):
+# the fake pachd's address, @PACHD_ROOT_TOKEN@ its root token, @IBM_*@ the
+# fake IBM Cloud IAM: its URLs, account, admin API key, and an app's key and
+# subject):
 #   <mount>  <command...>
 SETUP='
 example-kv    bao write example-kv/config upstream_url=@KEYS_URL@
@@ -44,6 +47,8 @@ example-auth  bao write auth/example-auth/users/alice password=demo-password tok
 balena        bao write balena/config url=@BALENA_URL@
 balena        bao write balena/role/developer balenaApiKey=@BALENA_SESSION@ ttl=5m max_ttl=1h
 pachyderm     bao write pachyderm/config admin_token=@PACHD_ROOT_TOKEN@ pachd_address=@PACHD_ADDRESS@ ttl=45s max_ttl=1h
+ibmcloud      bao write auth/ibmcloud/config api_key=@IBM_ADMIN_KEY@ account_id=@IBM_ACCOUNT@ iam_endpoint=@IBM_IAM@ user_management_endpoint=@IBM_USER_MANAGEMENT@
+ibmcloud      bao write auth/ibmcloud/role/dev-role bound_subjects=@IBM_APP_SUBJECT@ token_policies=default token_ttl=10m
 '
 
 # Example commands printed (and run by --smoke) once a mount exists:
@@ -60,6 +65,8 @@ balena        bao read balena/creds/developer
 pachyderm     bao write -f pachyderm/login/ci
 pachyderm     bao write pachyderm/login username=robot:ci
 pachyderm     bao read pachyderm/version
+ibmcloud      bao write auth/ibmcloud/login role=dev-role api_key=@IBM_APP_KEY@
+ibmcloud      bao read auth/ibmcloud/config
 '
 # ---------------------------------------------------------------------------
 
@@ -181,9 +188,23 @@ BALENA_URL="$(sed -n 's/^balena=//p' "$DEMO_DIR/fakes.txt")"
 BALENA_SESSION="$(sed -n 's/^balena_session=//p' "$DEMO_DIR/fakes.txt")"
 PACHD_ADDRESS="$(sed -n 's/^pachd=//p' "$DEMO_DIR/fakes.txt")"
 PACHD_ROOT_TOKEN="$(sed -n 's/^pachd_root_token=//p' "$DEMO_DIR/fakes.txt")"
+# A set-up or example command with its @...@ placeholders filled in (the
+# @IBM_*@ ones are the fake IBM Cloud IAM's values).
+fill() {
+    local line="$1" key
+    line="${line//@KEYS_URL@/$KEYS_URL}"
+    line="${line//@BALENA_URL@/$BALENA_URL}"
+    line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
+    line="${line//@PACHD_ADDRESS@/$PACHD_ADDRESS}"
+    line="${line//@PACHD_ROOT_TOKEN@/$PACHD_ROOT_TOKEN}"
+    for key in iam user_management account admin_key app_key app_subject; do
+        line="${line//@IBM_${key^^}@/$(sed -n "s/^ibm_$key=//p" "$DEMO_DIR/fakes.txt")}"
+    done
+    printf '%s' "$line"
+}
 [[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" && -n "$PACHD_ADDRESS" && -n "$PACHD_ROOT_TOKEN" ]] ||
     die "the fake upstreams did not start"
-log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password), fake pachd at $PACHD_ADDRESS"
+log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password), fake pachd at $PACHD_ADDRESS, fake IBM Cloud IAM at $(sed -n 's/^ibm_iam=//p' "$DEMO_DIR/fakes.txt")"
 
 # 4. Register and mount every plugin binary.
 MOUNTED=()
@@ -215,11 +236,7 @@ while read -r mount cmd; do
     [[ -n "$mount" ]] || continue
     for m in "${MOUNTED[@]}"; do
         [[ "$m" == "$mount" ]] || continue
-        line="${cmd//@KEYS_URL@/$KEYS_URL}"
-        line="${line//@BALENA_URL@/$BALENA_URL}"
-        line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
-        line="${line//@PACHD_ADDRESS@/$PACHD_ADDRESS}"
-        line="${line//@PACHD_ROOT_TOKEN@/$PACHD_ROOT_TOKEN}"
+        line="$(fill "$cmd")"
         read -r -a words <<<"$line"
         bao "${words[@]:1}" >/dev/null || fail_with_log "set-up failed: $cmd"
     done
@@ -230,7 +247,7 @@ examples=()
 while read -r mount cmd; do
     [[ -n "$mount" ]] || continue
     for m in "${MOUNTED[@]}"; do
-        [[ "$m" == "$mount" ]] && examples+=("$cmd")
+        [[ "$m" == "$mount" ]] && examples+=("$(fill "$cmd")")
     done
 done <<<"$EXAMPLES"
 

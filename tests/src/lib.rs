@@ -30,6 +30,7 @@
 //! ```
 
 pub mod fake_balena;
+pub mod fake_iam;
 pub mod fake_keys;
 pub mod fake_pachd;
 pub mod prod;

@@ -6,6 +6,12 @@
 //! ```text
 //! keys=http://127.0.0.1:40123
 //! balena=http://127.0.0.1:40124
+//! ibm_iam=http://127.0.0.1:40125
+//! ibm_user_management=http://127.0.0.1:40125/user-management
+//! ibm_account=demo-account
+//! ibm_admin_key=0f3a...
+//! ibm_app_key=9c1d...
+//! ibm_app_subject=ServiceId-...
 //! balena_session=eyJhbGciOi...
 //! pachd=127.0.0.1:40125
 //! pachd_root_token=0f3c...
@@ -16,11 +22,15 @@
 //! into a `secrets-balena` role. `pachd` is the fake pachd's gRPC address
 //! and `pachd_root_token` its root token, the admin token of the
 //! `secrets-pachyderm` demo mount.
+//! The `ibm_*` lines are the fake IBM Cloud IAM: the API key of its admin
+//! service ID (for the `auth-ibmcloud` config), and the API key and subject
+//! of an app service ID that logs in.
 
 use std::io::Write;
 use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
+use integration_tests::fake_iam::{FakeIam, Identity};
 use integration_tests::fake_keys::FakeKeyService;
 use integration_tests::fake_pachd::FakePachd;
 
@@ -30,9 +40,23 @@ fn main() -> std::io::Result<()> {
     balena.add_user("demo", "demo-password");
     let session = balena.session_token("demo", Duration::ZERO, Duration::from_secs(7 * 24 * 3600));
     let pachd = FakePachd::start()?;
+    let iam = FakeIam::start_blocking()?;
+    let account = "demo-account";
+    let admin = Identity::service_id("vault-admin", account);
+    let app = Identity::service_id("demo-app", account);
+    iam.add_identity(&admin);
+    iam.add_identity(&app);
+    let admin_key = iam.create_api_key(&admin);
+    let app_key = iam.create_api_key(&app);
     let mut out = std::io::stdout().lock();
     writeln!(out, "keys={}", keys.url())?;
     writeln!(out, "balena={}", balena.url())?;
+    writeln!(out, "ibm_iam={}", iam.url())?;
+    writeln!(out, "ibm_user_management={}", iam.user_management_url())?;
+    writeln!(out, "ibm_account={account}")?;
+    writeln!(out, "ibm_admin_key={}", admin_key.value)?;
+    writeln!(out, "ibm_app_key={}", app_key.value)?;
+    writeln!(out, "ibm_app_subject={}", app.sub)?;
     writeln!(out, "balena_session={session}")?;
     writeln!(out, "pachd={}", pachd.address())?;
     writeln!(out, "pachd_root_token={}", pachd.root_token())?;
