@@ -107,7 +107,7 @@ async fn config_is_checked_with_proxmox_and_never_shows_the_secret() {
         .unwrap();
     assert_eq!(shown["token_id_full"], "root@pam!vault");
     assert_eq!(shown["timeout"], 120);
-    assert_eq!(shown["http_headers"], json!(["X-Trace"]));
+    assert_eq!(shown["http_headers"], json!(["x-trace"]));
     assert!(!Value::Object(shown).to_string().contains(&secret));
 
     // A partial update keeps the rest; a bad realm is a 400.
