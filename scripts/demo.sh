@@ -30,12 +30,14 @@ vault-plugin-example-kv       secret  example-kv       example-kv
 vault-plugin-example-auth     auth    example-auth     example-auth
 vault-plugin-secrets-balena   secret  secrets-balena   balena
 vault-plugin-secrets-pachyderm secret secrets-pachyderm pachyderm
+vault-plugin-secrets-proxmox  secret  secrets-proxmox  proxmox
 '
 
 # Set-up commands run once a mount exists, against the fake upstreams
 # (@KEYS_URL@ is the fake key service's URL, @BALENA_URL@ the fake balena
 # API's, @BALENA_SESSION@ a session token of its demo user, @PACHD_ADDRESS@
-# the fake pachd's address, @PACHD_ROOT_TOKEN@ its root token):
+# the fake pachd's address, @PACHD_ROOT_TOKEN@ its root token, @PROXMOX_URL@
+# the fake Proxmox API's, @PROXMOX_SECRET@ the secret of its root@pam!vault token):
 #   <mount>  <command...>
 SETUP='
 example-kv    bao write example-kv/config upstream_url=@KEYS_URL@
@@ -44,6 +46,8 @@ example-auth  bao write auth/example-auth/users/alice password=demo-password tok
 balena        bao write balena/config url=@BALENA_URL@
 balena        bao write balena/role/developer balenaApiKey=@BALENA_SESSION@ ttl=5m max_ttl=1h
 pachyderm     bao write pachyderm/config admin_token=@PACHD_ROOT_TOKEN@ pachd_address=@PACHD_ADDRESS@ ttl=45s max_ttl=1h
+proxmox       bao write proxmox/config user=root realm=pam token_id=vault token_secret=@PROXMOX_SECRET@ proxmox_url=@PROXMOX_URL@ insecure_skip_tls_verify=true
+proxmox       bao write proxmox/role/ci user=alice realm=pve ttl=5m max_ttl=1h acls=/vms/100:PVEVMUser
 '
 
 # Example commands printed (and run by --smoke) once a mount exists:
@@ -60,6 +64,7 @@ balena        bao read balena/creds/developer
 pachyderm     bao write -f pachyderm/login/ci
 pachyderm     bao write pachyderm/login username=robot:ci
 pachyderm     bao read pachyderm/version
+proxmox       bao read proxmox/creds/ci
 '
 # ---------------------------------------------------------------------------
 
@@ -173,7 +178,7 @@ FAKES="$RELEASE_DIR/fake-upstreams"
 "$FAKES" >"$DEMO_DIR/fakes.txt" 2>>"$LOG" &
 FAKES_PID=$!
 for _ in $(seq 1 50); do
-    grep -q '^pachd_root_token=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
+    grep -q '^proxmox_token_secret=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
     sleep 0.1
 done
 KEYS_URL="$(sed -n 's/^keys=//p' "$DEMO_DIR/fakes.txt")"
@@ -181,7 +186,9 @@ BALENA_URL="$(sed -n 's/^balena=//p' "$DEMO_DIR/fakes.txt")"
 BALENA_SESSION="$(sed -n 's/^balena_session=//p' "$DEMO_DIR/fakes.txt")"
 PACHD_ADDRESS="$(sed -n 's/^pachd=//p' "$DEMO_DIR/fakes.txt")"
 PACHD_ROOT_TOKEN="$(sed -n 's/^pachd_root_token=//p' "$DEMO_DIR/fakes.txt")"
-[[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" && -n "$PACHD_ADDRESS" && -n "$PACHD_ROOT_TOKEN" ]] ||
+PROXMOX_URL="$(sed -n 's/^proxmox=//p' "$DEMO_DIR/fakes.txt")"
+PROXMOX_SECRET="$(sed -n 's/^proxmox_token_secret=//p' "$DEMO_DIR/fakes.txt")"
+[[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" && -n "$PACHD_ADDRESS" && -n "$PACHD_ROOT_TOKEN" && -n "$PROXMOX_URL" && -n "$PROXMOX_SECRET" ]] ||
     die "the fake upstreams did not start"
 log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password), fake pachd at $PACHD_ADDRESS"
 
@@ -220,6 +227,8 @@ while read -r mount cmd; do
         line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
         line="${line//@PACHD_ADDRESS@/$PACHD_ADDRESS}"
         line="${line//@PACHD_ROOT_TOKEN@/$PACHD_ROOT_TOKEN}"
+        line="${line//@PROXMOX_URL@/$PROXMOX_URL}"
+        line="${line//@PROXMOX_SECRET@/$PROXMOX_SECRET}"
         read -r -a words <<<"$line"
         bao "${words[@]:1}" >/dev/null || fail_with_log "set-up failed: $cmd"
     done
