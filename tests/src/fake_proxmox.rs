@@ -298,15 +298,15 @@ fn param(req: &Request, name: &str) -> Option<String> {
     }
 }
 
-/// A `0`/`1` parameter (Proxmox refuses `true`/`false`); `None` if absent.
-fn flag(req: &Request, name: &str) -> Result<Option<bool>, ResponseTemplate> {
+/// A `0`/`1` parameter (Proxmox refuses `true`/`false`); `None` if absent,
+/// the 400's message for anything else.
+fn flag(req: &Request, name: &str) -> Result<Option<bool>, String> {
     match param(req, name).as_deref() {
         None => Ok(None),
         Some("0") => Ok(Some(false)),
         Some("1") => Ok(Some(true)),
-        Some(_) => Err(reply(
-            400,
-            &format!("Parameter verification failed. {name}: type check ('boolean') failed"),
+        Some(_) => Err(format!(
+            "Parameter verification failed. {name}: type check ('boolean') failed"
         )),
     }
 }
@@ -397,7 +397,7 @@ fn create_token(state: &mut State, req: &Request) -> ResponseTemplate {
     }
     let privsep = match flag(req, "privsep") {
         Ok(p) => p.unwrap_or(true),
-        Err(refused) => return refused,
+        Err(refused) => return reply(400, &refused),
     };
     let expire = param(req, "expire")
         .and_then(|e| e.parse().ok())
@@ -428,7 +428,7 @@ fn update_token(state: &mut State, req: &Request) -> ResponseTemplate {
     let (userid, tokenid) = token_of(req);
     let regenerate = match flag(req, "regenerate") {
         Ok(r) => r.unwrap_or(false),
-        Err(refused) => return refused,
+        Err(refused) => return reply(400, &refused),
     };
     if regenerate && state.no_regenerate {
         return reply(
@@ -485,7 +485,7 @@ fn update_acl(state: &mut State, req: &Request) -> ResponseTemplate {
     }
     let propagate = match flag(req, "propagate") {
         Ok(p) => p.unwrap_or(true),
-        Err(refused) => return refused,
+        Err(refused) => return reply(400, &refused),
     };
     let roles = param(req, "roles").unwrap_or_default();
     let tokens = param(req, "tokens").unwrap_or_default();

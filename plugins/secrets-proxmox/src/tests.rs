@@ -89,11 +89,11 @@ async fn config_is_checked_with_proxmox_and_never_shows_the_secret() {
     assert_eq!(err.status(), 400);
     assert!(err.to_string().contains("invalid"), "{err}");
     assert!(
-        !tb.storage()
+        tb.storage()
             .get_json::<Value>("config")
             .await
             .unwrap()
-            .is_some()
+            .is_none()
     );
 
     data["token_secret"] = json!(secret);
@@ -264,11 +264,11 @@ async fn bad_role_input_is_a_400_that_stores_nothing() {
         assert!(err.to_string().contains(says), "{data}: {err}");
     }
     assert!(
-        !tb.storage()
+        tb.storage()
             .get_json::<Value>("role/bad")
             .await
             .unwrap()
-            .is_some()
+            .is_none()
     );
     let err = tb
         .request(Operation::Read, "creds/bad")
