@@ -31,14 +31,16 @@ vault-plugin-example-auth     auth    example-auth     example-auth
 vault-plugin-secrets-balena   secret  secrets-balena   balena
 vault-plugin-secrets-pachyderm secret secrets-pachyderm pachyderm
 vault-plugin-auth-ibmcloud    auth    auth-ibmcloud    ibmcloud
+vault-plugin-secrets-proxmox  secret  secrets-proxmox  proxmox
 '
 
 # Set-up commands run once a mount exists, against the fake upstreams
 # (@KEYS_URL@ is the fake key service's URL, @BALENA_URL@ the fake balena
 # API's, @BALENA_SESSION@ a session token of its demo user, @PACHD_ADDRESS@
-# the fake pachd's address, @PACHD_ROOT_TOKEN@ its root token, @IBM_*@ the
-# fake IBM Cloud IAM: its URLs, account, admin API key, and an app's key and
-# subject):
+# the fake pachd's address, @PACHD_ROOT_TOKEN@ its root token, @PROXMOX_URL@
+# the fake Proxmox API's, @PROXMOX_SECRET@ the secret of its root@pam!vault
+# token, @IBM_*@ the fake IBM Cloud IAM: its URLs, account, admin API key, and
+# an app's key and subject):
 #   <mount>  <command...>
 SETUP='
 example-kv    bao write example-kv/config upstream_url=@KEYS_URL@
@@ -49,6 +51,8 @@ balena        bao write balena/role/developer balenaApiKey=@BALENA_SESSION@ ttl=
 pachyderm     bao write pachyderm/config admin_token=@PACHD_ROOT_TOKEN@ pachd_address=@PACHD_ADDRESS@ ttl=45s max_ttl=1h
 ibmcloud      bao write auth/ibmcloud/config api_key=@IBM_ADMIN_KEY@ account_id=@IBM_ACCOUNT@ iam_endpoint=@IBM_IAM@ user_management_endpoint=@IBM_USER_MANAGEMENT@
 ibmcloud      bao write auth/ibmcloud/role/dev-role bound_subjects=@IBM_APP_SUBJECT@ token_policies=default token_ttl=10m
+proxmox       bao write proxmox/config user=root realm=pam token_id=vault token_secret=@PROXMOX_SECRET@ proxmox_url=@PROXMOX_URL@ insecure_skip_tls_verify=true
+proxmox       bao write proxmox/role/ci user=alice realm=pve ttl=5m max_ttl=1h acls=/vms/100:PVEVMUser
 '
 
 # Example commands printed (and run by --smoke) once a mount exists:
@@ -67,6 +71,7 @@ pachyderm     bao write pachyderm/login username=robot:ci
 pachyderm     bao read pachyderm/version
 ibmcloud      bao write auth/ibmcloud/login role=dev-role api_key=@IBM_APP_KEY@
 ibmcloud      bao read auth/ibmcloud/config
+proxmox       bao read proxmox/creds/ci
 '
 # ---------------------------------------------------------------------------
 
@@ -180,7 +185,7 @@ FAKES="$RELEASE_DIR/fake-upstreams"
 "$FAKES" >"$DEMO_DIR/fakes.txt" 2>>"$LOG" &
 FAKES_PID=$!
 for _ in $(seq 1 50); do
-    grep -q '^pachd_root_token=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
+    grep -q '^proxmox_token_secret=' "$DEMO_DIR/fakes.txt" 2>/dev/null && break
     sleep 0.1
 done
 KEYS_URL="$(sed -n 's/^keys=//p' "$DEMO_DIR/fakes.txt")"
@@ -188,6 +193,8 @@ BALENA_URL="$(sed -n 's/^balena=//p' "$DEMO_DIR/fakes.txt")"
 BALENA_SESSION="$(sed -n 's/^balena_session=//p' "$DEMO_DIR/fakes.txt")"
 PACHD_ADDRESS="$(sed -n 's/^pachd=//p' "$DEMO_DIR/fakes.txt")"
 PACHD_ROOT_TOKEN="$(sed -n 's/^pachd_root_token=//p' "$DEMO_DIR/fakes.txt")"
+PROXMOX_URL="$(sed -n 's/^proxmox=//p' "$DEMO_DIR/fakes.txt")"
+PROXMOX_SECRET="$(sed -n 's/^proxmox_token_secret=//p' "$DEMO_DIR/fakes.txt")"
 # A set-up or example command with its @...@ placeholders filled in (the
 # @IBM_*@ ones are the fake IBM Cloud IAM's values).
 fill() {
@@ -197,12 +204,14 @@ fill() {
     line="${line//@BALENA_SESSION@/$BALENA_SESSION}"
     line="${line//@PACHD_ADDRESS@/$PACHD_ADDRESS}"
     line="${line//@PACHD_ROOT_TOKEN@/$PACHD_ROOT_TOKEN}"
+    line="${line//@PROXMOX_URL@/$PROXMOX_URL}"
+    line="${line//@PROXMOX_SECRET@/$PROXMOX_SECRET}"
     for key in iam user_management account admin_key app_key app_subject; do
         line="${line//@IBM_${key^^}@/$(sed -n "s/^ibm_$key=//p" "$DEMO_DIR/fakes.txt")}"
     done
     printf '%s' "$line"
 }
-[[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" && -n "$PACHD_ADDRESS" && -n "$PACHD_ROOT_TOKEN" ]] ||
+[[ -n "$KEYS_URL" && -n "$BALENA_URL" && -n "$BALENA_SESSION" && -n "$PACHD_ADDRESS" && -n "$PACHD_ROOT_TOKEN" && -n "$PROXMOX_URL" && -n "$PROXMOX_SECRET" ]] ||
     die "the fake upstreams did not start"
 log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password), fake pachd at $PACHD_ADDRESS, fake IBM Cloud IAM at $(sed -n 's/^ibm_iam=//p' "$DEMO_DIR/fakes.txt")"
 

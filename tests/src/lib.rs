@@ -33,6 +33,7 @@ pub mod fake_balena;
 pub mod fake_iam;
 pub mod fake_keys;
 pub mod fake_pachd;
+pub mod fake_proxmox;
 pub mod prod;
 pub mod test_ca;
 

@@ -15,13 +15,18 @@
 //! balena_session=eyJhbGciOi...
 //! pachd=127.0.0.1:40125
 //! pachd_root_token=0f3c...
+//! proxmox=https://127.0.0.1:40126/api2/json
+//! proxmox_token_secret=5d1e...
 //! ```
 //!
 //! `balena_session` is a seven-day session token of the fake balena's demo
 //! user `demo` (password `demo-password`), what an operator would paste
 //! into a `secrets-balena` role. `pachd` is the fake pachd's gRPC address
 //! and `pachd_root_token` its root token, the admin token of the
-//! `secrets-pachyderm` demo mount.
+//! `secrets-pachyderm` demo mount. `proxmox` is the fake Proxmox API (HTTPS
+//! with a generated CA: the demo sets `insecure_skip_tls_verify`), with user
+//! `alice@pve` (PVEVMUser on `/vms`), and `proxmox_token_secret` the secret
+//! of its `root@pam!vault` token, the config token of the `proxmox/` mount.
 //! The `ibm_*` lines are the fake IBM Cloud IAM: the API key of its admin
 //! service ID (for the `auth-ibmcloud` config), and the API key and subject
 //! of an app service ID that logs in.
@@ -33,6 +38,7 @@ use integration_tests::fake_balena::FakeBalena;
 use integration_tests::fake_iam::{FakeIam, Identity};
 use integration_tests::fake_keys::FakeKeyService;
 use integration_tests::fake_pachd::FakePachd;
+use integration_tests::fake_proxmox::FakeProxmox;
 
 fn main() -> std::io::Result<()> {
     let keys = FakeKeyService::start()?;
@@ -48,6 +54,10 @@ fn main() -> std::io::Result<()> {
     iam.add_identity(&app);
     let admin_key = iam.create_api_key(&admin);
     let app_key = iam.create_api_key(&app);
+    let proxmox = FakeProxmox::start()?;
+    let proxmox_secret = proxmox.add_token("root@pam", "vault", false);
+    proxmox.add_user("alice@pve");
+    proxmox.grant("/vms", "alice@pve", "PVEVMUser");
     let mut out = std::io::stdout().lock();
     writeln!(out, "keys={}", keys.url())?;
     writeln!(out, "balena={}", balena.url())?;
@@ -60,6 +70,8 @@ fn main() -> std::io::Result<()> {
     writeln!(out, "balena_session={session}")?;
     writeln!(out, "pachd={}", pachd.address())?;
     writeln!(out, "pachd_root_token={}", pachd.root_token())?;
+    writeln!(out, "proxmox={}", proxmox.url())?;
+    writeln!(out, "proxmox_token_secret={proxmox_secret}")?;
     out.flush()?;
     drop(out);
     loop {

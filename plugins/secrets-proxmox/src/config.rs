@@ -1,0 +1,156 @@
+//! `config`: the Proxmox API and the API token the plugin acts with.
+//!
+//! The token is `<user>@<realm>!<token_id>` with its secret, checked with
+//! Proxmox (`GET /version`) whenever the config is written, so a dead token
+//! is a 400 and nothing is stored. Writes have update semantics; a read
+//! never shows `token_secret`, and before the first write finds nothing.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::prelude::*;
+use vault_plugin_sdk::upstream::{UpstreamSettings, normalize_base_url};
+
+use crate::State;
+use crate::pve::Pve;
+
+/// Where the config is stored (the `invalidate` hook watches it).
+pub const CONFIG: Entry<Config> = Entry::new("config");
+
+/// The mount's configuration, as written and as stored.
+#[derive(Debug, Fields, Serialize, Deserialize)]
+pub struct Config {
+    /// The Proxmox user of the config token, e.g. root.
+    #[field(required)]
+    pub user: String,
+    /// The user's realm, e.g. pam or pve.
+    #[field(required)]
+    pub realm: String,
+    /// The config token's id, without user@realm! (e.g. vault).
+    #[field(required)]
+    pub token_id: String,
+    /// The config token's secret (a UUID). Never returned.
+    #[field(secret, required)]
+    pub token_secret: Redacted<String>,
+    /// Base URL of the Proxmox API, e.g. https://pve.example:8006/api2/json.
+    #[field(required)]
+    pub proxmox_url: String,
+    /// How Proxmox is reached: ca_cert, insecure_skip_tls_verify,
+    /// http_headers (K,V,K2,V2), proxy_server, timeout (120 or 2m).
+    #[field(flatten)]
+    #[serde(flatten)]
+    pub upstream: UpstreamSettings,
+}
+
+impl Config {
+    /// Reads the configuration; a clear 400 when the mount has none yet.
+    pub async fn load(req: &Request) -> Result<Config> {
+        CONFIG.load(req.storage()).await?.ok_or_else(|| {
+            Error::bad_request(format!(
+                "the mount is not configured: write {}config first (user, realm, token_id, \
+                 token_secret, proxmox_url)",
+                req.mount_point
+            ))
+        })
+    }
+
+    /// The config token's full id, `user@realm!token_id`.
+    pub fn token(&self) -> String {
+        format!("{}@{}!{}", self.user, self.realm, self.token_id)
+    }
+
+    /// A client of the configured API acting with the config token.
+    pub fn pve(&self, state: &State) -> Result<Pve> {
+        let http = state.upstream.client(&self.proxmox_url, &self.upstream)?;
+        Ok(Pve::new(http, self.token(), self.token_secret.expose()))
+    }
+}
+
+/// Whether the mount has a configuration.
+pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
+    CONFIG.exists(req.storage()).await
+}
+
+/// Writes the configuration after checking its token with Proxmox.
+pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
+    let mut config = update.apply(CONFIG.load(req.storage()).await?)?;
+    check_name("user", &config.user)?;
+    check_id("realm", &config.realm)?;
+    check_id("token_id", &config.token_id)?;
+    if config.token_secret.expose().trim().is_empty() {
+        return Err(Error::bad_request("token_secret must not be empty"));
+    }
+    config.proxmox_url = normalize_base_url("proxmox_url", &config.proxmox_url)?;
+    let pve = config.pve(&state)?;
+    match pve.version().await {
+        Ok(version) => tracing::info!(token = %config.token(), %version, "config token works"),
+        Err(e) if e.http_status() == Some(401) => {
+            return Err(Error::bad_request(format!(
+                "Proxmox refused the token {} (401): it is invalid, expired or revoked; nothing \
+                 was stored",
+                config.token()
+            )));
+        }
+        Err(e) => return Err(pve.error(e, "checking the config token", "Sys.Audit")),
+    }
+    CONFIG.save(req.storage(), &config).await?;
+    Ok(Response::empty())
+}
+
+/// Shows the configuration without the token's secret, the CA's PEM, the
+/// proxy's password or the extra headers' values; 404 before the first write.
+pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
+    let Some(config) = CONFIG.load(req.storage()).await? else {
+        return Response::stored(None::<&Config>);
+    };
+    let mut data = config.upstream.read_data();
+    for (key, value) in [
+        ("user", &config.user),
+        ("realm", &config.realm),
+        ("token_id", &config.token_id),
+        ("proxmox_url", &config.proxmox_url),
+    ] {
+        data.insert(key.into(), Value::String(value.clone()));
+    }
+    data.insert("token_id_full".into(), Value::String(config.token()));
+    Response::json(&data)
+}
+
+/// Removes the configuration.
+pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
+    CONFIG.delete(req.storage()).await?;
+    Ok(Response::empty())
+}
+
+/// A Proxmox user name: no `@`, `!`, `:`, `/`, space or control character.
+pub fn check_name(field: &str, value: &str) -> Result<()> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"@!:/,=".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "{field} must be a Proxmox user name without the realm (e.g. alice), not {value:?}"
+        )))
+    }
+}
+
+/// A Proxmox realm or token id: a letter, then letters, digits, `.`, `-`, `_`.
+pub fn check_id(field: &str, value: &str) -> Result<()> {
+    let mut chars = value.chars();
+    let ok = value.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "{field} must start with a letter and hold only letters, digits, \".\", \"-\" and \
+             \"_\" (e.g. pve), not {value:?}"
+        )))
+    }
+}
