@@ -15,6 +15,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("vault-plugin-example-kv", "plugins/example-kv"),
     ("vault-plugin-example-auth", "plugins/example-auth"),
     ("vault-plugin-secrets-balena", "plugins/secrets-balena"),
+    ("vault-plugin-auth-ibmcloud", "plugins/auth-ibmcloud"),
 ];
 
 const COOKIE: (&str, &str) = (
