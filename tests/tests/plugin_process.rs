@@ -16,6 +16,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("vault-plugin-example-auth", "plugins/example-auth"),
     ("vault-plugin-secrets-balena", "plugins/secrets-balena"),
     ("vault-plugin-secrets-proxmox", "plugins/secrets-proxmox"),
+    ("vault-plugin-auth-ibmcloud", "plugins/auth-ibmcloud"),
 ];
 
 const COOKIE: (&str, &str) = (

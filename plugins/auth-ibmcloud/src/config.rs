@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vault_plugin_sdk::framework::fields::{Redacted, Update};
 use vault_plugin_sdk::storage::Entry;
+use vault_plugin_sdk::upstream::UpstreamSettings;
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
 
 use crate::State;
@@ -48,6 +49,12 @@ pub struct Config {
     /// issuer IAM's discovery document names.
     #[serde(default)]
     pub bound_issuer: String,
+    /// How IBM Cloud is reached (both endpoints): `ca_cert` (a private CA,
+    /// e.g. of a proxy), `insecure_skip_tls_verify`, `timeout`,
+    /// `proxy_server`, `http_headers`.
+    #[field(flatten)]
+    #[serde(flatten)]
+    pub upstream: UpstreamSettings,
 }
 
 impl Config {
@@ -91,8 +98,10 @@ pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
 /// Creates or updates the config: a create needs `api_key` and
 /// `account_id`, an update changes only what it sends. Everything is
 /// checked before anything is stored.
-pub async fn write(_: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
+pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
     let config = update.apply(CONFIG.load(req.storage()).await?)?.checked()?;
+    // Builds the HTTP clients now, so a bad ca_cert or proxy is a 400 here.
+    state.links.for_config(config.clone())?;
     config.save(&req).await?;
     Ok(Response::empty())
 }
@@ -105,7 +114,19 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
     let mut data = serde_json::to_value(&config)?;
     data["api_key"] = json!(REDACTED);
     match data {
-        Value::Object(data) => Ok(Response::with_data(data)),
+        Value::Object(mut data) => {
+            // The settings as they are safe to show (whether a CA is set,
+            // the proxy without its password, header names only), once
+            // any differs from its default.
+            let stored = serde_json::to_value(&config.upstream)?;
+            for key in stored.as_object().into_iter().flat_map(|o| o.keys()) {
+                data.remove(key);
+            }
+            if config.upstream != UpstreamSettings::default() {
+                data.extend(config.upstream.read_data());
+            }
+            Ok(Response::with_data(data))
+        }
         _ => Err(Error::internal("the config is not a JSON object")),
     }
 }

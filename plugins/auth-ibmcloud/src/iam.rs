@@ -21,14 +21,20 @@
 
 use std::fmt;
 
-use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::upstream::{
+    Method, UpstreamClient, UpstreamError, UpstreamErrorKind, UpstreamRequest,
+};
 
 use crate::keys::{IamPublic, Unavailable};
 
+/// IAM's name in errors.
+pub const IAM: &str = "IBM Cloud IAM";
+/// User management's name in errors.
+pub const USER_MANAGEMENT: &str = "IBM Cloud user management";
 /// The grant type of an API key exchange.
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 /// The name rotate-root gives the keys it creates.
@@ -150,18 +156,20 @@ pub struct NewKey {
 /// A client of one IAM endpoint and one user management endpoint.
 #[derive(Debug, Clone)]
 pub struct Iam {
-    http: reqwest::Client,
-    iam: String,
-    user_management: String,
+    iam: UpstreamClient,
+    user_management: UpstreamClient,
 }
 
+/// An answer: its status and body (of an error answer, a short excerpt
+/// with the request's secrets redacted).
+type Answer = (u16, String);
+
 impl Iam {
-    /// A client of the endpoints (base URLs without a trailing `/`).
-    pub fn new(http: reqwest::Client, iam: &str, user_management: &str) -> Self {
+    /// IBM Cloud's calls over the clients of its two endpoints.
+    pub fn new(iam: UpstreamClient, user_management: UpstreamClient) -> Self {
         Self {
-            http,
-            iam: iam.trim_end_matches('/').to_owned(),
-            user_management: user_management.trim_end_matches('/').to_owned(),
+            iam,
+            user_management,
         }
     }
 
@@ -171,25 +179,23 @@ impl Iam {
     /// When IAM cannot be reached or answers other than 200 or a refusal.
     pub async fn exchange(&self, api_key: &str) -> Result<Exchange, CallError> {
         const CALL: &str = "the API key exchange";
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", APIKEY_GRANT)
-            .append_pair("apikey", api_key)
-            .append_pair("response_type", "cloud_iam")
-            .finish();
         let request = self
-            .http
-            .post(format!("{}/identity/token", self.iam))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(form);
+            .iam
+            .post("/identity/token")
+            .form(&[
+                ("grant_type", APIKEY_GRANT),
+                ("apikey", api_key),
+                ("response_type", "cloud_iam"),
+            ])
+            .secret(api_key);
         let (status, body) = self.send(CALL, &self.iam, request).await?;
-        let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         // IAM refuses a bad key with a 400 (401/403 for some cases) and an
         // errorCode; anything else is IAM failing, not the key.
-        let code = answer.get("errorCode").and_then(Value::as_str);
-        if let (400 | 401 | 403, Some(code)) = (status.as_u16(), code) {
-            return Ok(Exchange::Refused(code.to_owned()));
+        if let (400 | 401 | 403, Some(code)) = (status, error_code(&body)) {
+            return Ok(Exchange::Refused(code));
         }
-        if status != StatusCode::OK || answer.get("errorMessage").is_some() {
+        let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if status != 200 || answer.get("errorMessage").is_some() {
             return Err(self.status_error(CALL, &self.iam, status));
         }
         let token = answer.get("access_token").and_then(Value::as_str);
@@ -201,7 +207,7 @@ impl Iam {
             })),
             _ => Err(CallError::Unexpected {
                 call: CALL,
-                endpoint: self.iam.clone(),
+                endpoint: self.iam.base_url().to_owned(),
             }),
         }
     }
@@ -245,14 +251,14 @@ impl Iam {
         struct Owned {
             account_id: String,
         }
-        let url = format!("{}/v1/{collection}/{}", self.iam, segment(id));
-        let request = self.http.get(url).bearer_auth(admin);
+        let path = format!("/v1/{collection}/{}", segment(id));
+        let request = self.iam.get(&path).bearer_auth(admin);
         let (status, body) = self.send(call, &self.iam, request).await?;
         match status {
-            StatusCode::OK => Ok(Some(
+            200 => Ok(Some(
                 self.parse::<Owned>(call, &self.iam, &body)?.account_id,
             )),
-            StatusCode::NOT_FOUND => Ok(None),
+            404 => Ok(None),
             _ => Err(self.status_error(call, &self.iam, status)),
         }
     }
@@ -268,16 +274,15 @@ impl Iam {
         iam_id: &str,
     ) -> Result<bool, CallError> {
         const CALL: &str = "the user lookup";
-        let url = format!(
-            "{}/v2/accounts/{}/users/{}",
-            self.user_management,
+        let path = format!(
+            "/v2/accounts/{}/users/{}",
             segment(account),
             segment(iam_id)
         );
-        let request = self.http.get(url).bearer_auth(admin);
+        let request = self.user_management.get(&path).bearer_auth(admin);
         match self.send(CALL, &self.user_management, request).await?.0 {
-            StatusCode::OK => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
+            200 => Ok(true),
+            404 => Ok(false),
             status => Err(self.status_error(CALL, &self.user_management, status)),
         }
     }
@@ -294,16 +299,11 @@ impl Iam {
         iam_id: &str,
     ) -> Result<bool, CallError> {
         const CALL: &str = "the access group membership check";
-        let url = format!(
-            "{}/v2/groups/{}/members/{}",
-            self.iam,
-            segment(group),
-            segment(iam_id)
-        );
-        let request = self.http.request(Method::HEAD, url).bearer_auth(admin);
+        let path = format!("/v2/groups/{}/members/{}", segment(group), segment(iam_id));
+        let request = self.iam.request(Method::HEAD, &path).bearer_auth(admin);
         match self.send(CALL, &self.iam, request).await?.0 {
-            StatusCode::NO_CONTENT => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
+            204 => Ok(true),
+            404 => Ok(false),
             status => Err(self.status_error(CALL, &self.iam, status)),
         }
     }
@@ -315,12 +315,12 @@ impl Iam {
     pub async fn key_details(&self, admin: &str, api_key: &str) -> Result<KeyDetails, CallError> {
         const CALL: &str = "the API key details lookup";
         let request = self
-            .http
-            .get(format!("{}/v1/apikeys/details", self.iam))
+            .iam
+            .get("/v1/apikeys/details")
             .bearer_auth(admin)
-            .header("IAM-ApiKey", api_key);
+            .secret_header("IAM-ApiKey", api_key);
         let (status, body) = self.send(CALL, &self.iam, request).await?;
-        if status != StatusCode::OK {
+        if status != 200 {
             return Err(self.status_error(CALL, &self.iam, status));
         }
         self.parse(CALL, &self.iam, &body)
@@ -339,8 +339,8 @@ impl Iam {
     ) -> Result<NewKey, CallError> {
         const CALL: &str = "the API key creation";
         let request = self
-            .http
-            .post(format!("{}/v1/apikeys", self.iam))
+            .iam
+            .post("/v1/apikeys")
             .bearer_auth(admin)
             .json(&json!({
                 "name": ROOT_KEY_NAME,
@@ -350,7 +350,7 @@ impl Iam {
                 "store_value": false,
             }));
         let (status, body) = self.send(CALL, &self.iam, request).await?;
-        if status != StatusCode::CREATED {
+        if status != 201 {
             return Err(self.status_error(CALL, &self.iam, status));
         }
         self.parse(CALL, &self.iam, &body)
@@ -362,21 +362,23 @@ impl Iam {
     /// When the call fails (a 404 included: the key is not known).
     pub async fn delete_key(&self, admin: &str, id: &str) -> Result<(), CallError> {
         const CALL: &str = "the API key deletion";
-        let url = format!("{}/v1/apikeys/{}", self.iam, segment(id));
-        let request = self.http.delete(url).bearer_auth(admin);
+        let request = self
+            .iam
+            .delete(&format!("/v1/apikeys/{}", segment(id)))
+            .bearer_auth(admin);
         match self.send(CALL, &self.iam, request).await?.0 {
-            StatusCode::NO_CONTENT => Ok(()),
+            204 => Ok(()),
             status => Err(self.status_error(CALL, &self.iam, status)),
         }
     }
 
     async fn get_document(&self, call: &'static str, path: &str) -> Result<Value, Unavailable> {
-        let request = self.http.get(format!("{}{path}", self.iam));
+        let request = self.iam.get(path);
         let (status, body) = self
             .send(call, &self.iam, request)
             .await
             .map_err(|e| Unavailable(e.to_string()))?;
-        if status != StatusCode::OK {
+        if status != 200 {
             return Err(Unavailable(
                 self.status_error(call, &self.iam, status).to_string(),
             ));
@@ -385,45 +387,45 @@ impl Iam {
             .map_err(|e| Unavailable(e.to_string()))
     }
 
-    /// Sends `request`; the status and body of any answer.
+    /// Sends `request`; the status and body of any answer (the statuses
+    /// each call expects are its business). No answer is a
+    /// [`CallError::Transport`].
     async fn send(
         &self,
         call: &'static str,
-        endpoint: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(StatusCode, String), CallError> {
-        let transport = |err: reqwest::Error| CallError::Transport {
-            call,
-            endpoint: endpoint.to_owned(),
-            why: describe(err),
-        };
-        let response = request
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status();
-        let body = response.text().await.map_err(transport)?;
-        Ok((status, body))
+        client: &UpstreamClient,
+        request: UpstreamRequest,
+    ) -> Result<Answer, CallError> {
+        match request.header("accept", "application/json").send().await {
+            Ok(response) => Ok((response.status(), response.text().to_owned())),
+            Err(err) => match err.kind() {
+                UpstreamErrorKind::Status { status, .. } => Ok((*status, err.excerpt().to_owned())),
+                _ => Err(CallError::Transport {
+                    call,
+                    endpoint: client.base_url().to_owned(),
+                    why: describe(&err),
+                }),
+            },
+        }
     }
 
     fn parse<T: DeserializeOwned>(
         &self,
         call: &'static str,
-        endpoint: &str,
+        client: &UpstreamClient,
         body: &str,
     ) -> Result<T, CallError> {
         serde_json::from_str(body).map_err(|_| CallError::Unexpected {
             call,
-            endpoint: endpoint.to_owned(),
+            endpoint: client.base_url().to_owned(),
         })
     }
 
-    fn status_error(&self, call: &'static str, endpoint: &str, status: StatusCode) -> CallError {
+    fn status_error(&self, call: &'static str, client: &UpstreamClient, status: u16) -> CallError {
         CallError::Status {
             call,
-            endpoint: endpoint.to_owned(),
-            status: status.as_u16(),
+            endpoint: client.base_url().to_owned(),
+            status,
         }
     }
 }
@@ -443,20 +445,31 @@ impl IamPublic for Iam {
     }
 }
 
-/// A reqwest error without its URL (which never holds a secret here, but
-/// the message reads better without it).
-fn describe(err: reqwest::Error) -> String {
-    if err.is_timeout() {
-        return "no answer within the time limit".to_owned();
+/// What kept a call from being answered, without the upstream's name
+/// (the [`CallError`] names it).
+fn describe(err: &UpstreamError) -> String {
+    match err.kind() {
+        UpstreamErrorKind::Timeout(_) => "no answer within the time limit".to_owned(),
+        UpstreamErrorKind::Tls { reason, .. } => format!("TLS failed: {reason}"),
+        UpstreamErrorKind::Unreachable { reason, .. }
+        | UpstreamErrorKind::Broken { reason, .. } => reason.clone(),
+        _ => err.to_string(),
     }
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
+}
+
+/// The `errorCode` of IAM's error answer: from its JSON, or found in an
+/// excerpt cut short.
+fn error_code(body: &str) -> Option<String> {
+    if let Ok(answer) = serde_json::from_str::<Value>(body) {
+        return answer
+            .get("errorCode")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
     }
-    text
+    let rest = body.split_once("\"errorCode\"")?.1;
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let code = rest.strip_prefix('"')?.split('"').next()?;
+    Some(code.to_owned()).filter(|c| !c.is_empty())
 }
 
 /// `text` percent-encoded as one URL path segment.
@@ -478,15 +491,18 @@ mod tests {
 
     use super::*;
 
+    fn client(name: &str, url: &str) -> UpstreamClient {
+        UpstreamClient::new(name, url, &Default::default()).unwrap()
+    }
+
     async fn setup() -> (FakeIam, Iam, Identity, String) {
         let fake = FakeIam::start().await.unwrap();
         let admin = Identity::service_id("admin", "acct-1");
         fake.add_identity(&admin);
         let token = fake.access_token(&admin);
         let iam = Iam::new(
-            crate::http::client().unwrap(),
-            &format!("{}/", fake.url()),
-            &fake.user_management_url(),
+            client(IAM, &format!("{}/", fake.url())),
+            client(USER_MANAGEMENT, &fake.user_management_url()),
         );
         (fake, iam, admin, token)
     }
@@ -632,7 +648,7 @@ mod tests {
 
         let url = fake.url();
         drop(fake);
-        let gone = Iam::new(crate::http::client().unwrap(), &url, &url);
+        let gone = Iam::new(client(IAM, &url), client(USER_MANAGEMENT, &url));
         let err = gone.exchange("k").await.unwrap_err();
         assert!(matches!(err, CallError::Transport { .. }), "{err:?}");
         assert!(

@@ -25,7 +25,6 @@
 //! ```
 
 pub mod config;
-pub mod http;
 pub mod iam;
 pub mod identity;
 pub mod keys;
@@ -34,6 +33,8 @@ pub mod login;
 pub mod roles;
 pub mod rotate;
 pub mod verify;
+
+use std::sync::Arc;
 
 use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::{Backend, BackendType, Error, Path, Result, SetupContext, SpecialPaths};
@@ -111,6 +112,11 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .update(login::login),
         )
         .auth_renew(login::renew)
+        .invalidate(|state: Arc<State>, key: String| async move {
+            if key == config::CONFIG.key() {
+                state.links.reset();
+            }
+        })
         .build()
 }
 

@@ -8,14 +8,15 @@
 //! (another key, endpoint, account or issuer), a new link replaces it, so
 //! nothing cached for the old config is used again.
 
-use std::sync::{Arc, Mutex as SyncMutex, OnceLock};
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Mutex;
+use vault_plugin_sdk::upstream::UpstreamCache;
 use vault_plugin_sdk::{Error, Request, Result};
 
 use crate::config::Config;
-use crate::iam::{Exchange, Grant, Iam};
+use crate::iam::{Exchange, Grant, IAM, Iam, USER_MANAGEMENT};
 use crate::keys::KeyCache;
 use crate::verify::Verifier;
 
@@ -23,18 +24,31 @@ use crate::verify::Verifier;
 /// tokens live an hour).
 pub const ADMIN_TOKEN_MARGIN: Duration = Duration::from_secs(5 * 60);
 
-/// What the handlers of one mount share.
-#[derive(Debug, Default)]
+/// What the handlers of one mount share: an HTTP client per endpoint
+/// (built from the config's `ca_cert`, `timeout`, proxy...) and the link.
+#[derive(Debug)]
 pub struct Links {
-    http: OnceLock<reqwest::Client>,
+    iam: UpstreamCache,
+    user_management: UpstreamCache,
     current: SyncMutex<Option<Arc<Link>>>,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        let cache = |name| UpstreamCache::new(name).user_agent(vault_plugin_sdk::user_agent!());
+        Self {
+            iam: cache(IAM),
+            user_management: cache(USER_MANAGEMENT),
+            current: SyncMutex::new(None),
+        }
+    }
 }
 
 impl Links {
     /// The link for the stored config (which must exist).
     ///
     /// # Errors
-    /// When no config is stored or the HTTP client cannot be built.
+    /// When no config is stored or its HTTP settings do not work.
     pub async fn get(&self, req: &Request) -> Result<Arc<Link>> {
         let config = Config::require(req).await?;
         self.for_config(config)
@@ -43,27 +57,29 @@ impl Links {
     /// The link for `config`: the current one if it was built for it.
     ///
     /// # Errors
-    /// When the HTTP client cannot be built.
+    /// When the config's HTTP settings do not work (a bad `ca_cert`,
+    /// proxy...): a 400.
     pub fn for_config(&self, config: Config) -> Result<Arc<Link>> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(link) = current.as_ref().filter(|l| l.config == config) {
             return Ok(Arc::clone(link));
         }
-        let http = match self.http.get() {
-            Some(http) => http.clone(),
-            None => {
-                let http = crate::http::client().map_err(Error::internal)?;
-                self.http.get_or_init(|| http).clone()
-            }
-        };
-        let link = Arc::new(Link::new(config, http));
+        let iam = Iam::new(
+            self.iam.client(&config.iam_endpoint, &config.upstream)?,
+            self.user_management
+                .client(&config.user_management_endpoint, &config.upstream)?,
+        );
+        let link = Arc::new(Link::new(config, iam));
         *current = Some(Arc::clone(&link));
         Ok(link)
     }
 
-    /// Forgets the current link (the config changed or was deleted).
+    /// Forgets the current link and the HTTP clients (the config changed
+    /// or was deleted).
     pub fn reset(&self) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.iam.clear();
+        self.user_management.clear();
     }
 }
 
@@ -80,8 +96,7 @@ pub struct Link {
 }
 
 impl Link {
-    fn new(config: Config, http: reqwest::Client) -> Self {
-        let iam = Iam::new(http, &config.iam_endpoint, &config.user_management_endpoint);
+    fn new(config: Config, iam: Iam) -> Self {
         let issuer = Some(config.bound_issuer.clone()).filter(|i| !i.is_empty());
         Self {
             verifier: Verifier::new(issuer, KeyCache::default()),

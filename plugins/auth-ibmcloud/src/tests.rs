@@ -628,3 +628,62 @@ async fn secrets_are_marked_sensitive_and_storage_is_seal_wrapped() {
     assert_eq!(paths.unauthenticated, ["login"]);
     assert_eq!(paths.seal_wrap_storage, ["config"]);
 }
+
+#[tokio::test]
+async fn config_ca_cert_insecure_skip_tls_verify_and_timeout_are_used() {
+    use vault_plugin_sdk::testing::upstream::HttpsFront;
+    let s = setup().await;
+    let write = |data: Value| s.tb.request(Operation::Update, "config").data(data).send();
+    let app_login = || {
+        login(
+            &s.tb,
+            json!({"role": "dev", "api_key": s.fake.create_api_key(&s.app).value}),
+        )
+    };
+    let plain: std::net::SocketAddr = s.fake.url().trim_start_matches("http://").parse().unwrap();
+    let front = HttpsFront::forwarding_to(plain).unwrap();
+    let endpoints = json!({
+        "iam_endpoint": front.url(),
+        "user_management_endpoint": s.fake.user_management_url().replace(&s.fake.url(), front.url()),
+    });
+
+    // HTTPS with a private CA: refused until the config trusts it.
+    write(endpoints.clone()).await.unwrap();
+    let err = app_login().await.unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+    write(json!({"ca_cert": front.ca_pem()})).await.unwrap();
+    app_login().await.unwrap();
+    let data =
+        s.tb.request(Operation::Read, "config")
+            .data_of()
+            .await
+            .unwrap();
+    assert_eq!(data["has_ca_cert"], json!(true));
+    let err = write(json!({"ca_cert": "not a certificate"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::BadRequest(_)), "{err:?}");
+
+    // No check at all.
+    write(json!({"ca_cert": "", "insecure_skip_tls_verify": true}))
+        .await
+        .unwrap();
+    app_login().await.unwrap();
+
+    // An IAM that never answers: the configured timeout ends the call.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let err = write(json!({"timeout": 0})).await.unwrap_err();
+    assert!(matches!(err, Error::BadRequest(_)), "{err:?}");
+    write(json!({"timeout": "1s", "iam_endpoint": silent_url}))
+        .await
+        .unwrap();
+    let data =
+        s.tb.request(Operation::Read, "config")
+            .data_of()
+            .await
+            .unwrap();
+    assert_eq!(data["timeout"], json!(1));
+    let err = app_login().await.unwrap_err();
+    assert!(err.to_string().contains("time limit"), "{err}");
+}

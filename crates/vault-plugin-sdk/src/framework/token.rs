@@ -9,7 +9,7 @@
 //! `period`, `bound_cidrs`, `num_uses`) are still accepted; a `token_*`
 //! name wins when both are sent, as in the Go SDK.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -227,6 +227,21 @@ impl TokenParams {
         auth.num_uses = self.token_num_uses;
         Ok(())
     }
+
+    /// Whether a login from `remote_addr` (the request's, an IP possibly
+    /// with a port) may proceed under `token_bound_cidrs`: with no blocks
+    /// from anywhere; with blocks only from inside one (an unknown address
+    /// is refused). A login handler answers a refusal with
+    /// [`Error::PermissionDenied`].
+    pub fn allows(&self, remote_addr: Option<&str>) -> bool {
+        if self.token_bound_cidrs.is_empty() {
+            return true;
+        }
+        let Some(ip) = remote_addr.and_then(parse_addr) else {
+            return false;
+        };
+        self.token_bound_cidrs.iter().any(|cidr| in_block(cidr, ip))
+    }
 }
 
 /// Accepts an IP address or a CIDR block.
@@ -266,9 +281,72 @@ mod secs {
     }
 }
 
+/// An address as the host passes it: an IP, possibly with a port.
+fn parse_addr(text: &str) -> Option<IpAddr> {
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// Whether `ip` is in the block `cidr` (`addr/bits` or a single address);
+/// IPv4-mapped IPv6 addresses count as their IPv4 address.
+fn in_block(cidr: &str, ip: IpAddr) -> bool {
+    let (net, bits) = match cidr.trim().split_once('/') {
+        Some((net, bits)) => (net, bits.trim().parse::<u32>().ok()),
+        None => (cidr.trim(), None),
+    };
+    let Ok(net) = net.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (net, ip, width) = match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
+        (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+        _ => return false,
+    };
+    let bits = bits.unwrap_or(width);
+    if bits > width {
+        return false;
+    }
+    let shift = width - bits;
+    shift >= 128 || (net >> shift) == (ip >> shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logins_are_allowed_from_inside_the_bound_cidrs() {
+        let blocks = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (blocks(&[]), None, true),
+            (blocks(&["10.0.0.0/8"]), None, false),
+            (blocks(&["10.0.0.0/8"]), Some("10.1.2.3"), true),
+            (blocks(&["10.0.0.0/8"]), Some("127.0.0.1:5400"), false),
+            (
+                blocks(&["10.0.0.0/8", "127.0.0.1"]),
+                Some("127.0.0.1:5400"),
+                true,
+            ),
+            (blocks(&["127.0.0.0/8"]), Some("::ffff:127.0.0.1"), true),
+            (blocks(&["fd00::/8"]), Some("[fd12::1]:80"), true),
+            (blocks(&["fd00::/8"]), Some("fe80::1"), false),
+            (blocks(&["0.0.0.0/0"]), Some("8.8.8.8"), true),
+            (blocks(&["10.0.0.0/40"]), Some("10.0.0.1"), false),
+            (blocks(&["::1"]), Some("127.0.0.1"), false),
+        ];
+        for (cidrs, addr, want) in cases {
+            let params = TokenParams {
+                token_bound_cidrs: cidrs.clone(),
+                ..TokenParams::default()
+            };
+            assert_eq!(params.allows(addr), want, "{cidrs:?} {addr:?}");
+        }
+    }
     use crate::framework::fields::FieldData;
 
     fn sent(data: Value) -> TokenFields {

@@ -302,6 +302,20 @@ impl UpstreamRequest {
         self
     }
 
+    /// A form body (`application/x-www-form-urlencoded`) of `fields`, in
+    /// order. A field holding a credential also belongs in
+    /// [`secret`](Self::secret).
+    pub fn form(mut self, fields: &[(&str, &str)]) -> Self {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.builder = self
+            .builder
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self
+    }
+
     /// A secret the request carries (e.g. a password in its body): replaced
     /// by `[redacted]` in any excerpt of the answer.
     pub fn secret(mut self, secret: &str) -> Self {

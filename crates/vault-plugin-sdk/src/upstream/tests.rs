@@ -416,6 +416,28 @@ async fn extra_headers_user_agent_and_bearer_reach_the_server_and_secrets_stay_o
 }
 
 #[tokio::test]
+async fn a_form_body_is_encoded_and_typed() {
+    let server = Recorder::start(vec![reply(200, "{}")], None).await;
+    let client =
+        UpstreamClient::new("iam", &server.url("http"), &UpstreamSettings::default()).unwrap();
+    client
+        .post("/identity/token")
+        .form(&[("grant_type", "urn:a:b"), ("apikey", "k y&=")])
+        .send()
+        .await
+        .unwrap();
+    let seen = server.requests().join("\n").to_lowercase();
+    assert!(
+        seen.contains("content-type: application/x-www-form-urlencoded"),
+        "{seen}"
+    );
+    assert!(
+        seen.ends_with("grant_type=urn%3aa%3ab&apikey=k+y%26%3d"),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
 async fn calls_go_through_the_proxy() {
     let proxy = Recorder::start(vec![reply(200, "via proxy")], None).await;
     let settings = UpstreamSettings {
