@@ -11,9 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use tonic::{Code, Status};
-
-/// How much of pachd's own message an error quotes.
-const EXCERPT_CHARS: usize = 200;
+use vault_plugin_sdk::upstream::excerpt;
 
 /// What a call needed that the admin token may lack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,24 +158,6 @@ fn unreachable_detail(status: &Status, secrets: &[&str]) -> String {
         text.push_str(&part);
     }
     excerpt(&text, secrets)
-}
-
-/// At most [`EXCERPT_CHARS`] characters of `text`, on one line, with every
-/// secret replaced.
-pub fn excerpt(text: &str, secrets: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "[redacted]");
-    }
-    let one_line: String = text
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    match one_line.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}...", &one_line[..cut]),
-        None => one_line,
-    }
 }
 
 impl fmt::Display for PachdError {
