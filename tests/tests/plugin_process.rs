@@ -15,6 +15,10 @@ const PLUGINS: &[(&str, &str)] = &[
     ("vault-plugin-example-kv", "plugins/example-kv"),
     ("vault-plugin-example-auth", "plugins/example-auth"),
     ("vault-plugin-secrets-balena", "plugins/secrets-balena"),
+    (
+        "vault-plugin-secrets-pachyderm",
+        "plugins/secrets-pachyderm",
+    ),
     ("vault-plugin-secrets-proxmox", "plugins/secrets-proxmox"),
     ("vault-plugin-auth-ibmcloud", "plugins/auth-ibmcloud"),
 ];
