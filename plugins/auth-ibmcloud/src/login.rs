@@ -15,7 +15,6 @@
 //! exists with the same policies, and the identity is still in the account
 //! and bound by the role.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -158,7 +157,7 @@ pub async fn renew(state: Arc<State>, mut req: Request) -> Result<Response> {
             "role {role_name:?} no longer exists: not renewing"
         )));
     };
-    if !same_policies(&role.token.token_policies, &token_policies) {
+    if !role.token.grants_policies(&token_policies) {
         return Err(Error::bad_request(format!(
             "policies on role {role_name:?} have changed, not renewing"
         )));
@@ -172,29 +171,4 @@ pub async fn renew(state: Arc<State>, mut req: Request) -> Result<Response> {
     }
     req.renew_auth(role.token.token_ttl, role.token.token_max_ttl)
         .await
-}
-
-/// Whether two policy lists grant the same, ignoring order, repeats, case
-/// and `default` (which the host adds by itself).
-fn same_policies(a: &[String], b: &[String]) -> bool {
-    let set = |list: &[String]| -> BTreeSet<String> {
-        list.iter()
-            .map(|p| p.trim().to_lowercase())
-            .filter(|p| !p.is_empty() && p != "default")
-            .collect()
-    };
-    set(a) == set(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policy_lists_compare_as_sets_without_default() {
-        let v = |s: &[&str]| s.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-        assert!(same_policies(&v(&["a", "B"]), &v(&["default", "b", "a"])));
-        assert!(same_policies(&v(&[]), &v(&["default"])));
-        assert!(!same_policies(&v(&["a"]), &v(&["a", "b"])));
-    }
 }

@@ -10,7 +10,6 @@
 //! renewing, and so do tokens whose policies no longer match the user's, so
 //! that taking a policy away takes effect at the next renewal.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -102,7 +101,7 @@ pub async fn renew(_: Arc<State>, mut req: Request) -> Result<Response> {
     let user = User::load(&req, &username).await?.ok_or_else(|| {
         Error::bad_request(format!("user {username:?} no longer exists: not renewing"))
     })?;
-    if !same_policies(&user.token.token_policies, &token_policies) {
+    if !user.token.grants_policies(&token_policies) {
         return Err(Error::bad_request("policies have changed, not renewing"));
     }
     if let Some(auth) = req.auth.as_mut() {
@@ -110,29 +109,4 @@ pub async fn renew(_: Arc<State>, mut req: Request) -> Result<Response> {
     }
     req.renew_auth(user.token.token_ttl, user.token.token_max_ttl)
         .await
-}
-
-/// Whether two policy lists grant the same, ignoring order, repeats and
-/// `default` (which the host adds to tokens by itself).
-fn same_policies(a: &[String], b: &[String]) -> bool {
-    let set = |list: &[String]| -> BTreeSet<String> {
-        list.iter()
-            .map(|p| p.trim().to_lowercase())
-            .filter(|p| !p.is_empty() && p != "default")
-            .collect()
-    };
-    set(a) == set(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policy_lists_compare_as_sets_without_default() {
-        let v = |s: &[&str]| s.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-        assert!(same_policies(&v(&["a", "b"]), &v(&["default", "b", "a"])));
-        assert!(same_policies(&v(&[]), &v(&["default"])));
-        assert!(!same_policies(&v(&["a"]), &v(&["a", "b"])));
-    }
 }

@@ -228,6 +228,19 @@ impl TokenParams {
         Ok(())
     }
 
+    /// Whether a token carrying `token_policies` has the policies these
+    /// settings give now, ignoring order, repeats, case and `default` (the
+    /// host adds it by itself): a renew handler refuses when they differ.
+    pub fn grants_policies(&self, token_policies: &[String]) -> bool {
+        let set = |list: &[String]| -> std::collections::BTreeSet<String> {
+            list.iter()
+                .map(|p| p.trim().to_lowercase())
+                .filter(|p| !p.is_empty() && p != "default")
+                .collect()
+        };
+        set(&self.token_policies) == set(token_policies)
+    }
+
     /// Whether a login from `remote_addr` (the request's, an IP possibly
     /// with a port) may proceed under `token_bound_cidrs`: with no blocks
     /// from anywhere; with blocks only from inside one (an unknown address
@@ -317,6 +330,18 @@ fn in_block(cidr: &str, ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn policy_lists_compare_as_sets_without_default_and_case() {
+        let v = |s: &[&str]| s.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let params = |p: &[&str]| super::TokenParams {
+            token_policies: v(p),
+            ..super::TokenParams::default()
+        };
+        assert!(params(&["a", "B"]).grants_policies(&v(&["default", "b", "a"])));
+        assert!(params(&[]).grants_policies(&v(&["default"])));
+        assert!(!params(&["a"]).grants_policies(&v(&["a", "b"])));
+    }
+
     use super::*;
 
     #[test]
