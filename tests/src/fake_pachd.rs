@@ -43,9 +43,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -57,13 +55,12 @@ use pachyderm_proto::auth_v2::{
 use pachyderm_proto::versionpb_v2::Version;
 use pachyderm_proto::versionpb_v2::api_server::{Api as VersionApi, ApiServer as VersionServer};
 use ring::rand::{SecureRandom, SystemRandom};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::transport::Server;
-use tonic::transport::server::Connected;
 use tonic::{Code, Request, Response, Status};
+use vault_plugin_sdk::transport::listener::Conn;
 
 /// The version the fake reports: the pachd release its API matches.
 pub const VERSION: (u32, u32, u32) = (2, 11, 6);
@@ -391,40 +388,6 @@ impl Tls {
     }
 }
 
-/// A TLS connection the gRPC server serves.
-struct TlsConn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
-
-impl Connected for TlsConn {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
 /// The server thread of a running fake.
 struct Running {
     stop: oneshot::Sender<()>,
@@ -676,7 +639,7 @@ impl FakePachd {
 fn tls_incoming(
     listener: tokio::net::TcpListener,
     tls: Arc<Tls>,
-) -> ReceiverStream<io::Result<TlsConn>> {
+) -> ReceiverStream<io::Result<Conn>> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
@@ -684,7 +647,7 @@ fn tls_incoming(
             let tx = tx.clone();
             tokio::spawn(async move {
                 if let Ok(stream) = acceptor.accept(tcp).await {
-                    let _ = tx.send(Ok(TlsConn(stream))).await;
+                    let _ = tx.send(Ok(Conn::new(stream))).await;
                 }
             });
         }
