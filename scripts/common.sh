@@ -1,14 +1,18 @@
 # Shared by the scripts (sourced, not run): the repository root as the
-# working directory, the release target triple, and where cargo puts things.
+# working directory, the release target triples, and where cargo puts things.
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 
-# Release plugins are built for this triple (see build-release.sh).
-TARGET="x86_64-unknown-linux-gnu"
+# Release plugins are built for this triple by default (see build-release.sh).
+HOST_TARGET="x86_64-unknown-linux-gnu"
+TARGET="$HOST_TARGET"
+# The Raspberry Pi triple (build-release.sh --target "$ARM64_TARGET").
+ARM64_TARGET="aarch64-unknown-linux-gnu"
 TARGET_ROOT="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_ROOT" in /*) ;; *) TARGET_ROOT="$ROOT/$TARGET_ROOT" ;; esac
-# Where build-release.sh puts the plugin binaries.
+# Where build-release.sh puts the plugin binaries (host, and arm64).
 RELEASE_DIR="$TARGET_ROOT/$TARGET/release"
-export ROOT TARGET TARGET_ROOT RELEASE_DIR
+ARM64_RELEASE_DIR="$TARGET_ROOT/$ARM64_TARGET/release"
+export ROOT HOST_TARGET TARGET ARM64_TARGET TARGET_ROOT RELEASE_DIR ARM64_RELEASE_DIR

@@ -3,9 +3,13 @@
 # plugin registered and mounted, print what to type, and keep the server in the
 # foreground until Ctrl-C.
 #
-#   ./scripts/demo.sh            # build, start, wait for Ctrl-C
-#   ./scripts/demo.sh --smoke    # same, but run the example commands and stop
-#   ./scripts/demo.sh --no-build # reuse the binaries already built
+#   ./scripts/demo.sh              # build, start, wait for Ctrl-C
+#   ./scripts/demo.sh --smoke      # same, but run the example commands and stop
+#   ./scripts/demo.sh --no-build   # reuse the binaries already built
+#   ./scripts/demo.sh --production # the production shape instead of dev mode:
+#       raft storage, a TLS listener with a CA of the demo's own, operator init
+#       with one key share and unseal; the keys stay in .cache/demo-production
+#       (init.json), and a second run starts on the same storage and unseals.
 #
 # Environment: BAO_DEMO_PORT (default 8200), PLUGIN_TARGET_DIR (where the release
 # binaries are; default target/x86_64-unknown-linux-gnu/release).
@@ -15,24 +19,11 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RELEASE_DIR="${PLUGIN_TARGET_DIR:-$RELEASE_DIR}"
 PORT="${BAO_DEMO_PORT:-8200}"
-DEMO_DIR="$ROOT/.cache/demo"
-PLUGIN_DIR="$DEMO_DIR/plugins"
-LOG="$DEMO_DIR/server.log"
 ROOT_TOKEN="root"
 
 # ---------------------------------------------------------------------------
-# The plugin table. One line per plugin binary:
-#   <binary name>   <type: secret|auth>   <registered name>   <mount path>
-# A vault-plugin-* binary missing from the table is still installed, with
-# defaults derived from its name (vault-plugin-auth-X -> auth plugin "auth-X").
-PLUGIN_TABLE='
-vault-plugin-example-kv       secret  example-kv       example-kv
-vault-plugin-example-auth     auth    example-auth     example-auth
-vault-plugin-secrets-balena   secret  secrets-balena   balena
-vault-plugin-secrets-pachyderm secret secrets-pachyderm pachyderm
-vault-plugin-auth-ibmcloud    auth    auth-ibmcloud    ibmcloud
-vault-plugin-secrets-proxmox  secret  secrets-proxmox  proxmox
-'
+# The plugins (binary, type, catalog name, mount path) are listed in
+# scripts/plugins.table; scripts/register.sh installs and mounts them.
 
 # Set-up commands run once a mount exists, against the fake upstreams
 # (@KEYS_URL@ is the fake key service's URL, @BALENA_URL@ the fake balena
@@ -77,43 +68,27 @@ proxmox       bao read proxmox/creds/ci
 
 SMOKE=0
 BUILD=1
+PRODUCTION=0
 for arg in "$@"; do
     case "$arg" in
         --smoke) SMOKE=1 ;;
         --no-build) BUILD=0 ;;
-        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+        --production) PRODUCTION=1 ;;
+        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "demo.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
 
+if [[ "$PRODUCTION" == 1 ]]; then
+    DEMO_DIR="$ROOT/.cache/demo-production"
+else
+    DEMO_DIR="$ROOT/.cache/demo"
+fi
+PLUGIN_DIR="$DEMO_DIR/plugins"
+LOG="$DEMO_DIR/server.log"
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
-
-# Print "type name mount" for a binary: from the table, else derived defaults.
-plugin_spec() {
-    local bin="$1" row
-    row="$(awk -v b="$bin" '$1 == b { print $2, $3, $4; exit }' <<<"$PLUGIN_TABLE")"
-    if [[ -n "$row" ]]; then
-        echo "$row"
-        return
-    fi
-    local name="${bin#vault-plugin-}" type="secret"
-    [[ "$name" == auth-* ]] && type="auth"
-    echo "$type $name $name"
-}
-
-# Version of the package that builds binary $1, from cargo metadata.
-METADATA=""
-plugin_version() {
-    [[ -n "$METADATA" ]] || METADATA="$(cargo metadata --no-deps --format-version 1)"
-    python3 -c '
-import json, sys
-want = sys.argv[1]
-for pkg in json.load(sys.stdin)["packages"]:
-    if any(t["name"] == want and "bin" in t["kind"] for t in pkg["targets"]):
-        print(pkg["version"]); break
-' "$1" <<<"$METADATA"
-}
 
 bao() { "$BAO_BIN" "$@"; }
 
@@ -127,7 +102,8 @@ stop_server() {
     fi
     if [[ -n "$BAO_PID" ]] && kill -0 "$BAO_PID" 2>/dev/null; then
         log "stopping OpenBao (pid $BAO_PID)"
-        kill -TERM "$BAO_PID" 2>/dev/null || true
+        # SIGINT, as an operator's Ctrl-C or service manager stops a server.
+        kill -INT "$BAO_PID" 2>/dev/null || true
         for _ in $(seq 1 100); do
             kill -0 "$BAO_PID" 2>/dev/null || break
             sleep 0.1
@@ -152,32 +128,114 @@ fi
 BAO_BIN="${BAO_BIN:-$(./scripts/install-bao.sh | tail -n 1)}"
 [[ -x "$BAO_BIN" ]] || die "no bao binary (got '$BAO_BIN')"
 
-# 2. Start the server with an EMPTY plugin dir (a dev server auto-mounts what it
-#    finds there and exits if that fails); plugins are copied in afterwards.
-export BAO_ADDR="http://127.0.0.1:$PORT" VAULT_ADDR="http://127.0.0.1:$PORT"
+# 2. Start the server. Dev mode starts with an EMPTY plugin dir (a dev server
+#    auto-mounts what it finds there and exits if that fails); plugins are
+#    copied in afterwards.
+unset BAO_NAMESPACE VAULT_NAMESPACE BAO_FORMAT VAULT_FORMAT BAO_CACERT VAULT_CACERT
+SCHEME=http
+[[ "$PRODUCTION" == 1 ]] && SCHEME=https
+export BAO_ADDR="$SCHEME://127.0.0.1:$PORT" VAULT_ADDR="$SCHEME://127.0.0.1:$PORT"
 export BAO_TOKEN="$ROOT_TOKEN" VAULT_TOKEN="$ROOT_TOKEN"
-unset BAO_NAMESPACE VAULT_NAMESPACE BAO_FORMAT VAULT_FORMAT
-if bao status >/dev/null 2>&1 || (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     die "something already listens on 127.0.0.1:$PORT (set BAO_DEMO_PORT to use another port)"
 fi
-rm -rf "$PLUGIN_DIR"
-mkdir -p "$PLUGIN_DIR"
-log "starting OpenBao dev server on $BAO_ADDR (log: $LOG)"
 trap stop_server EXIT
 trap 'exit 130' INT TERM
-"$BAO_BIN" server -dev \
-    -dev-root-token-id="$ROOT_TOKEN" \
-    -dev-listen-address="127.0.0.1:$PORT" \
-    -dev-plugin-dir="$PLUGIN_DIR" \
-    -dev-no-store-token \
-    -log-level=debug >"$LOG" 2>&1 </dev/null &
-BAO_PID=$!
-for _ in $(seq 1 300); do
-    kill -0 "$BAO_PID" 2>/dev/null || fail_with_log "OpenBao exited during startup"
-    bao status >/dev/null 2>&1 && break
-    sleep 0.1
-done
-bao status >/dev/null 2>&1 || fail_with_log "OpenBao did not become ready in 30 s"
+
+# Waits until `bao status` exits with one of the codes in $1 (0: unsealed,
+# 2: sealed), failing if the server exits.
+wait_status() {
+    local code
+    for _ in $(seq 1 300); do
+        kill -0 "$BAO_PID" 2>/dev/null || fail_with_log "OpenBao exited during startup"
+        code=0
+        bao status >/dev/null 2>&1 || code=$?
+        [[ "$1" == *"$code"* ]] && return 0
+        sleep 0.1
+    done
+    fail_with_log "OpenBao did not answer in 30 s"
+}
+
+# The seed's shape: raft, TLS with a private CA, init with one key share.
+# Storage and keys are kept for the next run; a directory without its
+# init.json (a run that failed before init) is started afresh.
+start_production() {
+    [[ -f "$DEMO_DIR/init.json" ]] || rm -rf "$DEMO_DIR"
+    local tls="$DEMO_DIR/tls"
+    mkdir -p "$PLUGIN_DIR" "$DEMO_DIR/raft" "$tls"
+    if [[ ! -f "$tls/server.pem" ]]; then
+        log "making a demo CA and a certificate for 127.0.0.1 in $tls"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+            -subj "/CN=vault-plugins-rs demo CA" -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj "/CN=127.0.0.1" -keyout "$tls/server-key.pem" -out "$tls/server.csr" 2>/dev/null
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" \
+            -CAcreateserial -days 365 -out "$tls/server.pem" \
+            -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') 2>/dev/null
+        chmod 600 "$tls"/*-key.pem
+    fi
+    export BAO_CACERT="$tls/ca.pem" VAULT_CACERT="$tls/ca.pem"
+    cat >"$DEMO_DIR/server.hcl" <<HCL
+api_addr = "https://127.0.0.1:$PORT"
+cluster_addr = "https://127.0.0.1:$((PORT + 1))"
+plugin_directory = "$PLUGIN_DIR"
+
+storage "raft" {
+  path = "$DEMO_DIR/raft"
+  node_id = "demo-1"
+  performance_multiplier = 1
+}
+
+listener "tcp" {
+  address = "127.0.0.1:$PORT"
+  cluster_address = "127.0.0.1:$((PORT + 1))"
+  tls_cert_file = "$tls/server.pem"
+  tls_key_file = "$tls/server-key.pem"
+  tls_disable_client_certs = true
+}
+HCL
+    log "starting OpenBao (raft, TLS) on $BAO_ADDR (config $DEMO_DIR/server.hcl, log $LOG)"
+    "$BAO_BIN" server -config="$DEMO_DIR/server.hcl" -log-level=debug >>"$LOG" 2>&1 </dev/null &
+    BAO_PID=$!
+    wait_status 02
+    if [[ ! -f "$DEMO_DIR/init.json" ]]; then
+        log "operator init -key-shares=1 -key-threshold=1 (keys kept in $DEMO_DIR/init.json)"
+        (umask 077 && bao operator init -key-shares=1 -key-threshold=1 -format=json \
+            >"$DEMO_DIR/init.json.new") || fail_with_log "operator init failed"
+        mv "$DEMO_DIR/init.json.new" "$DEMO_DIR/init.json"
+    fi
+    # -format=json writes unseal_keys_b64 (not the `keys` the seed's script reads).
+    local key
+    read -r key ROOT_TOKEN < <(python3 -c '
+import json, sys
+init = json.load(open(sys.argv[1]))
+print(init["unseal_keys_b64"][0], init["root_token"])' "$DEMO_DIR/init.json")
+    export BAO_TOKEN="$ROOT_TOKEN" VAULT_TOKEN="$ROOT_TOKEN"
+    log "unsealing"
+    bao operator unseal "$key" >/dev/null || fail_with_log "unseal failed"
+    # Active once this node holds the lock (after its read-only phase).
+    for _ in $(seq 1 300); do
+        [[ "$(bao read -field=is_self sys/leader 2>/dev/null)" == true ]] && return 0
+        sleep 0.1
+    done
+    fail_with_log "OpenBao did not become active in 30 s"
+}
+
+if [[ "$PRODUCTION" == 1 ]]; then
+    start_production
+else
+    rm -rf "$PLUGIN_DIR"
+    mkdir -p "$PLUGIN_DIR"
+    log "starting OpenBao dev server on $BAO_ADDR (log: $LOG)"
+    "$BAO_BIN" server -dev \
+        -dev-root-token-id="$ROOT_TOKEN" \
+        -dev-listen-address="127.0.0.1:$PORT" \
+        -dev-plugin-dir="$PLUGIN_DIR" \
+        -dev-no-store-token \
+        -log-level=debug >"$LOG" 2>&1 </dev/null &
+    BAO_PID=$!
+    wait_status 0
+fi
 
 # 3. Start the fake upstreams the plugins are configured against.
 FAKES="$RELEASE_DIR/fake-upstreams"
@@ -215,30 +273,17 @@ fill() {
     die "the fake upstreams did not start"
 log "fake key service at $KEYS_URL, fake balena API at $BALENA_URL (user demo / demo-password), fake pachd at $PACHD_ADDRESS, fake IBM Cloud IAM at $(sed -n 's/^ibm_iam=//p' "$DEMO_DIR/fakes.txt")"
 
-# 4. Register and mount every plugin binary.
+# 4. Install, register and mount every plugin of scripts/plugins.table whose
+#    binary is built, as an operator does.
+BAO_BIN="$BAO_BIN" ./scripts/register.sh --binaries "$RELEASE_DIR" --plugin-dir "$PLUGIN_DIR" >&2 ||
+    fail_with_log "registering the plugins failed"
 MOUNTED=()
-shopt -s nullglob
-for path in "$RELEASE_DIR"/vault-plugin-*; do
-    bin="$(basename "$path")"
-    [[ -f "$path" && -x "$path" && "$bin" != *.* ]] || continue
-    read -r type name mount <<<"$(plugin_spec "$bin")"
-    version="$(plugin_version "$bin")"
-    [[ -n "$version" ]] || die "cannot find the crate version of $bin in cargo metadata"
-    cp "$path" "$PLUGIN_DIR/$name"
-    chmod 755 "$PLUGIN_DIR/$name"
-    sha="$(sha256sum "$PLUGIN_DIR/$name" | cut -d' ' -f1)"
-    log "registering $type plugin $name v$version ($bin) and mounting it at $mount/"
-    bao plugin register -sha256="$sha" -version="v$version" "$type" "$name" >/dev/null ||
-        fail_with_log "registering $name failed"
-    if [[ "$type" == auth ]]; then
-        bao auth enable -path="$mount" "$name" >/dev/null || fail_with_log "enabling auth $name failed"
-    else
-        bao secrets enable -path="$mount" "$name" >/dev/null || fail_with_log "enabling $name failed"
-    fi
-    MOUNTED+=("$mount")
-done
+while read -r bin _ _ mount; do
+    [[ -z "$bin" || "$bin" == \#* ]] && continue
+    [[ -x "$RELEASE_DIR/$bin" ]] && MOUNTED+=("$mount")
+done <scripts/plugins.table
 [[ ${#MOUNTED[@]} -gt 0 ]] ||
-    log "no vault-plugin-* binaries in $RELEASE_DIR: the server runs without plugins"
+    log "no plugin binaries in $RELEASE_DIR: the server runs without plugins"
 
 # 5. Configure the mounts against the fakes.
 while read -r mount cmd; do
@@ -260,13 +305,20 @@ while read -r mount cmd; do
     done
 done <<<"$EXAMPLES"
 
+SHAPE="dev server"
+CA_LINE=""
+if [[ "$PRODUCTION" == 1 ]]; then
+    SHAPE="server (raft, TLS; unseal key and root token in $DEMO_DIR/init.json)"
+    CA_LINE="
+    export BAO_CACERT='$BAO_CACERT' VAULT_CACERT='$BAO_CACERT'"
+fi
 cat <<EOF
 
-OpenBao $("$BAO_BIN" version | awk '{print $2}') dev server is running with our plugins: ${MOUNTED[*]:-(none)}
+OpenBao $("$BAO_BIN" version | awk '{print $2}') $SHAPE is running with our plugins: ${MOUNTED[*]:-(none)}
 
 In another shell:
     export BAO_ADDR='$BAO_ADDR' BAO_TOKEN='$ROOT_TOKEN'
-    export VAULT_ADDR='$BAO_ADDR' VAULT_TOKEN='$ROOT_TOKEN'
+    export VAULT_ADDR='$BAO_ADDR' VAULT_TOKEN='$ROOT_TOKEN'$CA_LINE
     alias bao='$BAO_BIN'
 
 Then try:

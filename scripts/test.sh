@@ -6,13 +6,20 @@
 #   1. install OpenBao (scripts/install-bao.sh, cached in .cache/bao)
 #   2. make sure rustfmt and clippy are there
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings
+#   3b. actionlint over .github/workflows (scripts/lint-workflows.sh)
 #   4. build release plugins, statically linked, for x86_64-unknown-linux-gnu
-#   5. the demo, once, running its example commands (demo.sh --smoke)
+#   4b. the same for aarch64 (Raspberry Pi), cross-built with Debian's
+#       rustc-web (scripts/arm64-toolchain.sh), and unit tests of the SDK and
+#       secrets-balena built for aarch64 run under qemu (scripts/test-arm64.sh);
+#       tests/tests/arm64.rs then runs each arm64 plugin in OpenBao under qemu
+#   5. the demo, in dev mode and in the production shape, running its example
+#      commands (demo.sh --smoke, demo.sh --production --smoke)
 #   6. doc tests, then all tests (cargo nextest if installed, else cargo test)
 #
 # Extra arguments are passed to the test runner, e.g. a test-name filter:
 #   ./scripts/test.sh harness
-# Set SKIP_LINT=1 to skip step 3 while iterating.
+# Set SKIP_LINT=1 to skip step 3 while iterating, SKIP_ARM64=1 to skip 4b
+# (CI always runs it).
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
@@ -55,14 +62,29 @@ if [[ "${SKIP_LINT:-0}" != 1 ]]; then
 
     step "cargo doc (warnings denied)"
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+
+    step "actionlint (.github/workflows)"
+    ./scripts/lint-workflows.sh
 fi
 
 step "release build (static, $TARGET)"
 ./scripts/build-release.sh --workspace
 export PLUGIN_TARGET_DIR="$RELEASE_DIR"
 
+if [[ "${SKIP_ARM64:-0}" != 1 || "${CI:-}" == true ]]; then
+    step "release build (static, $ARM64_TARGET, for the Raspberry Pi)"
+    ./scripts/build-release.sh --target "$ARM64_TARGET" --workspace
+    # tests/tests/arm64.rs and the ELF checks of plugin_process.rs read it.
+    export ARM64_PLUGIN_DIR="$ARM64_RELEASE_DIR"
+
+    step "unit tests built for $ARM64_TARGET, run under qemu-aarch64-static"
+    ./scripts/test-arm64.sh
+fi
+
 step "demo smoke (./scripts/demo.sh --smoke)"
 BAO_DEMO_PORT="${BAO_DEMO_PORT:-18200}" ./scripts/demo.sh --no-build --smoke >&2
+step "demo smoke, production shape (./scripts/demo.sh --production --smoke)"
+BAO_DEMO_PORT="${BAO_DEMO_PORT:-18200}" ./scripts/demo.sh --no-build --production --smoke >&2
 
 step "doc tests"
 cargo test --workspace --locked --doc

@@ -1,9 +1,10 @@
 //! Each plugin binary as a process: what a person running it by hand sees,
 //! how it answers each kind of host start, and that it is static and
-//! starts in an empty root (no /lib, no /etc, no /tmp).
+//! starts in an empty root (no /lib, no /etc, no /tmp), and that every release
+//! binary (x86_64, and aarch64 when built) keeps ASLR, full RELRO and an NX stack.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -213,41 +214,124 @@ fn legacy_tls_bootstrap_is_refused_with_a_clear_message() {
     }
 }
 
-/// Reads the ELF program headers: (has PT_INTERP, names of DT_NEEDED).
-fn elf_dynamic_deps(bytes: &[u8]) -> (bool, usize) {
+/// What the program headers and dynamic section of an ELF file say about
+/// how it loads.
+#[derive(Debug)]
+struct ElfLoad {
+    /// `e_type` is `ET_DYN`: position independent, loaded at a random address.
+    position_independent: bool,
+    /// A `PT_INTERP`: the file asks for a dynamic loader.
+    interpreter: bool,
+    /// `DT_NEEDED` entries: shared libraries it needs.
+    needed: usize,
+    /// A `PT_GNU_RELRO` segment: relocated data made read-only after start.
+    relro: bool,
+    /// `DF_BIND_NOW` in `DT_FLAGS` (or `DF_1_NOW` in `DT_FLAGS_1`): every
+    /// relocation done at start, so RELRO covers the GOT (full RELRO).
+    bind_now: bool,
+    /// A `PT_GNU_STACK` without the execute flag: a non-executable stack.
+    nx_stack: bool,
+}
+
+/// Reads a little-endian 64-bit ELF file's header, program headers and dynamic section.
+fn elf_load(bytes: &[u8]) -> ElfLoad {
+    const PT_DYNAMIC: u32 = 2;
+    const PT_INTERP: u32 = 3;
+    const PT_GNU_STACK: u32 = 0x6474_e551;
+    const PT_GNU_RELRO: u32 = 0x6474_e552;
+    const DT_NEEDED: u64 = 1;
+    const DT_FLAGS: u64 = 30;
+    const DF_BIND_NOW: u64 = 0x8;
+    const DT_FLAGS_1: u64 = 0x6fff_fffb;
+    const DF_1_NOW: u64 = 0x1;
+    const PF_X: u32 = 0x1;
     let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
-    let u64_at =
-        |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes")) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
     assert_eq!(&bytes[..4], b"\x7fELF", "not an ELF file");
     assert_eq!(bytes[4], 2, "not a 64-bit ELF");
-    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
-    let mut interp = false;
-    let mut needed = 0;
+    assert_eq!(bytes[5], 1, "not a little-endian ELF");
+    let mut load = ElfLoad {
+        position_independent: u16_at(0x10) == 3,
+        interpreter: false,
+        needed: 0,
+        relro: false,
+        bind_now: false,
+        nx_stack: false,
+    };
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
     for i in 0..phnum {
         let ph = phoff + i * phentsize;
-        let p_type = u32::from_le_bytes(bytes[ph..ph + 4].try_into().expect("4 bytes"));
-        match p_type {
-            3 => interp = true,
-            2 => {
-                let (offset, size) = (u64_at(ph + 8), u64_at(ph + 32));
-                needed += bytes[offset..offset + size]
-                    .chunks_exact(16)
-                    .filter(|d| u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) == 1)
-                    .count();
+        match u32_at(ph) {
+            PT_INTERP => load.interpreter = true,
+            PT_GNU_RELRO => load.relro = true,
+            PT_GNU_STACK => load.nx_stack = u32_at(ph + 4) & PF_X == 0,
+            PT_DYNAMIC => {
+                let (offset, size) = (u64_at(ph + 8) as usize, u64_at(ph + 32) as usize);
+                for entry in bytes[offset..offset + size].chunks_exact(16) {
+                    let tag = u64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
+                    let value = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
+                    match tag {
+                        DT_NEEDED => load.needed += 1,
+                        DT_FLAGS if value & DF_BIND_NOW != 0 => load.bind_now = true,
+                        DT_FLAGS_1 if value & DF_1_NOW != 0 => load.bind_now = true,
+                        _ => {}
+                    }
+                }
             }
             _ => {}
         }
     }
-    (interp, needed)
+    load
+}
+
+/// Every release binary to check: the host's, and the arm64 ones when
+/// `ARM64_PLUGIN_DIR` names their folder (scripts/test.sh builds and sets it).
+fn release_binaries() -> Vec<PathBuf> {
+    let mut binaries: Vec<PathBuf> = PLUGINS.iter().map(|(bin, _)| plugin_binary(bin)).collect();
+    match std::env::var_os("ARM64_PLUGIN_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => binaries.extend(PLUGINS.iter().map(|(bin, _)| Path::new(&dir).join(bin))),
+        None => eprintln!("arm64 binaries not checked: ARM64_PLUGIN_DIR is not set"),
+    }
+    binaries
 }
 
 #[test]
 fn binaries_are_statically_linked() {
-    for (bin, _) in PLUGINS {
-        let bytes = std::fs::read(plugin_binary(bin)).expect("read the binary");
-        let (interp, needed) = elf_dynamic_deps(&bytes);
-        assert!(!interp, "{bin} asks for a dynamic loader (PT_INTERP)");
-        assert_eq!(needed, 0, "{bin} needs shared libraries (DT_NEEDED)");
+    for bin in release_binaries() {
+        let load = elf_load(&std::fs::read(&bin).expect("read the binary"));
+        assert!(
+            !load.interpreter,
+            "{} asks for a dynamic loader (PT_INTERP)",
+            bin.display()
+        );
+        assert_eq!(
+            load.needed,
+            0,
+            "{} needs shared libraries (DT_NEEDED)",
+            bin.display()
+        );
+    }
+}
+
+#[test]
+fn binaries_keep_aslr_full_relro_and_a_non_executable_stack() {
+    for bin in release_binaries() {
+        let load = elf_load(&std::fs::read(&bin).expect("read the binary"));
+        let name = bin.display();
+        assert!(
+            load.position_independent,
+            "{name} is not static-pie (ET_DYN): no ASLR for its code; {load:?}"
+        );
+        assert!(load.relro, "{name} has no PT_GNU_RELRO; {load:?}");
+        assert!(
+            load.bind_now,
+            "{name} is not BIND_NOW: RELRO is partial; {load:?}"
+        );
+        assert!(
+            load.nx_stack,
+            "{name} has an executable stack (or no PT_GNU_STACK); {load:?}"
+        );
     }
 }
 

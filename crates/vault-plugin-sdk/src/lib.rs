@@ -58,9 +58,20 @@ pub use transport::serve;
 
 /// The calling crate's version as `v<major>.<minor>.<patch>`, the form
 /// `plugin register -version` expects.
+///
+/// A build may report another version: `PLUGIN_VERSION_OVERRIDE` set while
+/// compiling (e.g. `PLUGIN_VERSION_OVERRIDE=v0.1.1-rc.1 cargo build -p
+/// example-kv`) replaces it, as given, in that build. It is read at compile
+/// time only (cargo rebuilds the plugin when it changes); a running plugin
+/// never looks at its environment for its version. Operators use it to try
+/// an upgrade before a release; the upgrade tests build a second copy of a
+/// plugin with it (see `docs/operations.md`).
 #[macro_export]
 macro_rules! plugin_version {
     () => {
-        concat!("v", env!("CARGO_PKG_VERSION"))
+        match option_env!("PLUGIN_VERSION_OVERRIDE") {
+            Some(version) => version,
+            None => concat!("v", env!("CARGO_PKG_VERSION")),
+        }
     };
 }
