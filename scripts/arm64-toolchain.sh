@@ -21,26 +21,6 @@ ARM64_PACKAGES=(rustc-web cargo-web gcc-aarch64-linux-gnu libc6-dev-arm64-cross 
 
 arm64_log() { printf 'arm64-toolchain: %s\n' "$*" >&2; }
 
-# Installs the Debian packages that are missing (apt-get, as root or via sudo).
-arm64_install_packages() {
-    local missing=() pkg
-    for pkg in "${ARM64_PACKAGES[@]}"; do
-        if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]]; then
-            missing+=("$pkg")
-        fi
-    done
-    [[ ${#missing[@]} -eq 0 ]] && return 0
-    command -v apt-get >/dev/null 2>&1 || {
-        arm64_log "needs the Debian packages ${missing[*]} and there is no apt-get"
-        return 1
-    }
-    local sudo=()
-    [[ "$(id -u)" == 0 ]] || sudo=(sudo)
-    arm64_log "installing ${missing[*]}"
-    "${sudo[@]}" apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
-}
-
 # The machine's Debian mirror for a suite family ("debian" or "debian-security"),
 # read from its apt sources (deb822 or one-line form), deb.debian.org otherwise.
 arm64_mirror() {
@@ -91,7 +71,7 @@ EOF
 
 # Installs what is missing and sets up the environment for aarch64 builds.
 arm64_toolchain() {
-    arm64_install_packages
+    install_debian_packages "${ARM64_PACKAGES[@]}"
     local sysroot
     sysroot="$(arm64_sysroot)"
     ARM64_CARGO=/usr/bin/cargo

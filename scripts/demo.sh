@@ -204,15 +204,13 @@ HCL
             >"$DEMO_DIR/init.json.new") || fail_with_log "operator init failed"
         mv "$DEMO_DIR/init.json.new" "$DEMO_DIR/init.json"
     fi
-    # -format=json writes unseal_keys_b64 (not the `keys` the seed's script reads).
-    local key
-    read -r key ROOT_TOKEN < <(python3 -c '
-import json, sys
-init = json.load(open(sys.argv[1]))
-print(init["unseal_keys_b64"][0], init["root_token"])' "$DEMO_DIR/init.json")
+    ROOT_TOKEN="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["root_token"])' \
+        "$DEMO_DIR/init.json")"
     export BAO_TOKEN="$ROOT_TOKEN" VAULT_TOKEN="$ROOT_TOKEN"
-    log "unsealing"
-    bao operator unseal "$key" >/dev/null || fail_with_log "unseal failed"
+    # What openbao-unseal.service runs after every start (docs/operations.md).
+    log "unsealing with deploy/openbao-unseal.sh"
+    INIT_FILE="$DEMO_DIR/init.json" "$ROOT/deploy/openbao-unseal.sh" ||
+        fail_with_log "unseal failed"
     # Active once this node holds the lock (after its read-only phase).
     for _ in $(seq 1 300); do
         [[ "$(bao read -field=is_self sys/leader 2>/dev/null)" == true ]] && return 0

@@ -12,6 +12,7 @@
 #       rustc-web (scripts/arm64-toolchain.sh), and unit tests of the SDK and
 #       secrets-balena built for aarch64 run under qemu (scripts/test-arm64.sh);
 #       tests/tests/arm64.rs then runs each arm64 plugin in OpenBao under qemu
+#   4c. buildah and docker-registry, for the OCI distribution test
 #   5. the demo, in dev mode and in the production shape, running its example
 #      commands (demo.sh --smoke, demo.sh --production --smoke)
 #   6. doc tests, then all tests (cargo nextest if installed, else cargo test)
@@ -80,6 +81,9 @@ if [[ "${SKIP_ARM64:-0}" != 1 || "${CI:-}" == true ]]; then
     step "unit tests built for $ARM64_TARGET, run under qemu-aarch64-static"
     ./scripts/test-arm64.sh
 fi
+
+step "OCI tools (buildah, docker-registry) for tests/tests/oci.rs"
+install_debian_packages buildah docker-registry
 
 step "demo smoke (./scripts/demo.sh --smoke)"
 BAO_DEMO_PORT="${BAO_DEMO_PORT:-18200}" ./scripts/demo.sh --no-build --smoke >&2

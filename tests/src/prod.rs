@@ -54,6 +54,8 @@ pub struct ProdServer {
     child: Option<Child>,
     port: u16,
     config_path: PathBuf,
+    /// More config files, after `config_path` ([`add_config`](Self::add_config)).
+    extra_configs: Vec<PathBuf>,
     log_path: PathBuf,
     unseal_key: String,
     client: BaoClient,
@@ -100,6 +102,7 @@ impl ProdServer {
             child: None,
             port: 0,
             config_path: dir.path().join("server.hcl"),
+            extra_configs: Vec::new(),
             log_path: dir.path().join("server.log"),
             unseal_key: String::new(),
             client: BaoClient {
@@ -150,6 +153,20 @@ impl ProdServer {
         Err(last_err.unwrap_or_else(|| anyhow!("no start attempts made")))
     }
 
+    /// Where the output of `operator init -format=json` is kept.
+    pub fn init_file(&self) -> PathBuf {
+        self.dir.path().join("init.json")
+    }
+
+    /// Adds a config file `<name>.hcl` with `hcl` to the server's config
+    /// (e.g. declarative `plugin` blocks); it takes effect at the next
+    /// [`start_again`](Self::start_again).
+    pub fn add_config(&mut self, name: &str, hcl: &str) {
+        let path = self.dir.path().join(format!("{name}.hcl"));
+        fs::write(&path, hcl).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        self.extra_configs.push(path);
+    }
+
     /// The server's config: raft in the temp dir, TLS listener, cluster
     /// port next to the API port.
     fn config(&self) -> String {
@@ -192,6 +209,11 @@ listener "tcp" {{
         let mut cmd = Command::new(&self.client.bin);
         cmd.arg("server")
             .arg(format!("-config={}", self.config_path.display()))
+            .args(
+                self.extra_configs
+                    .iter()
+                    .map(|path| format!("-config={}", path.display())),
+            )
             .arg("-log-level=debug");
         clean_env(&mut cmd, self.dir.path());
         cmd.stdin(Stdio::null())
@@ -266,6 +288,8 @@ listener "tcp" {{
         }
         let init: Value =
             serde_json::from_slice(&out.stdout).context("`operator init` printed no JSON")?;
+        // Kept as operators keep it, for an unseal script (`init_file`).
+        fs::write(self.init_file(), &out.stdout).context("writing init.json")?;
         // `-format=json` writes unseal_keys_b64/unseal_keys_hex, never `keys`.
         let key = init["unseal_keys_b64"][0].as_str();
         let token = init["root_token"].as_str();
@@ -343,6 +367,18 @@ listener "tcp" {{
     /// If the server is running, or any step fails.
     #[track_caller]
     pub fn start_again(&mut self) {
+        self.start_sealed();
+        self.unseal();
+    }
+
+    /// Starts the server again after [`stop`](Self::stop) and returns once it
+    /// listens, still sealed: for an unseal by other means (an operator's
+    /// script), followed by [`wait_active`](Self::wait_active).
+    ///
+    /// # Panics
+    /// If the server is running or does not listen within a minute.
+    #[track_caller]
+    pub fn start_sealed(&mut self) {
         assert!(self.child.is_none(), "the server is still running");
         let started = self.spawn().and_then(|()| self.wait_listening());
         if let Err(e) = started {
@@ -351,7 +387,21 @@ listener "tcp" {{
                 tail(&self.log_contents(), 60)
             );
         }
-        self.unseal();
+    }
+
+    /// Waits until the server is unsealed and the active node.
+    ///
+    /// # Panics
+    /// If it is not within a minute (the message has the log's tail).
+    #[track_caller]
+    pub fn wait_active(&mut self) {
+        let active = self.wait_status("active", |s| s["sealed"] == false && s["is_self"] == true);
+        if let Err(e) = active {
+            panic!(
+                "{e:#}\nserver log tail:\n{}",
+                tail(&self.log_contents(), 60)
+            );
+        }
     }
 
     fn kill(&mut self) {

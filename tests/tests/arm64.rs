@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
+use integration_tests::fake_iam::{FakeIam, Identity};
 use integration_tests::fake_pachd::FakePachd;
+use integration_tests::fake_proxmox::FakeProxmox;
 use integration_tests::{BaoServer, crate_version};
 
 /// The folder of the arm64 release binaries, and qemu's path; `None` (after
@@ -202,4 +204,107 @@ fn secrets_pachyderm_mints_and_revokes_a_robot_token_under_qemu() {
     let lease = login["lease_id"].as_str().unwrap();
     server.bao_ok(&["lease", "revoke", "-sync", lease]);
     assert_eq!(fake.subject_of(token), None, "revoking kills the token");
+}
+
+#[test]
+fn secrets_proxmox_mints_and_revokes_a_token_under_qemu() {
+    let Some(arm64) = arm64_setup() else { return };
+    let fake = FakeProxmox::start().unwrap();
+    let root_secret = fake.add_token("root@pam", "vault", false);
+    fake.add_user("alice@pve");
+    fake.grant("/vms", "alice@pve", "PVEVMUser");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    let server = BaoServer::start();
+    let file = install_under_qemu(
+        &server,
+        &arm64,
+        "secret",
+        "secrets-proxmox",
+        "vault-plugin-secrets-proxmox",
+        "plugins/secrets-proxmox",
+    );
+    server.enable_secrets("secrets-proxmox", "proxmox");
+    assert!(runs_under_qemu(&file), "the mount runs the arm64 binary");
+    server.bao_ok(&[
+        "write",
+        "proxmox/config",
+        "user=root",
+        "realm=pam",
+        "token_id=vault",
+        &format!("token_secret={root_secret}"),
+        &format!("proxmox_url={}", fake.url()),
+        &format!("ca_cert=@{}", ca.display()),
+    ]);
+    server.bao_ok(&["write", "proxmox/role/alice", "user=alice", "realm=pve"]);
+    let creds = server.bao_json(&["read", "proxmox/creds/alice"]);
+    let full = creds["data"]["token_id_full"].as_str().unwrap();
+    let secret = creds["data"]["secret"].as_str().unwrap();
+    let vm = "/nodes/pve/qemu/100/status/current";
+    assert_eq!(
+        fake.status_as(full, secret, "GET", vm),
+        200,
+        "the token works"
+    );
+    let lease = creds["lease_id"].as_str().unwrap();
+    server.bao_ok(&["lease", "revoke", "-sync", lease]);
+    assert_ne!(
+        fake.status_as(full, secret, "GET", vm),
+        200,
+        "revoking deletes it"
+    );
+}
+
+#[test]
+fn auth_ibmcloud_logs_in_with_an_api_key_under_qemu() {
+    let Some(arm64) = arm64_setup() else { return };
+    let fake = FakeIam::start_blocking().unwrap();
+    let admin = Identity::service_id("vault-admin", "acct-arm64");
+    let app = Identity::service_id("app", "acct-arm64");
+    fake.add_identity(&admin);
+    fake.add_identity(&app);
+    let admin_key = fake.create_api_key(&admin);
+    let server = BaoServer::start();
+    let file = install_under_qemu(
+        &server,
+        &arm64,
+        "auth",
+        "auth-ibmcloud",
+        "vault-plugin-auth-ibmcloud",
+        "plugins/auth-ibmcloud",
+    );
+    server.enable_auth("auth-ibmcloud", "ibmcloud");
+    assert!(runs_under_qemu(&file), "the mount runs the arm64 binary");
+    server.bao_ok(&[
+        "write",
+        "auth/ibmcloud/config",
+        &format!("api_key={}", admin_key.value),
+        "account_id=acct-arm64",
+        &format!("iam_endpoint={}", fake.url()),
+        &format!("user_management_endpoint={}", fake.user_management_url()),
+    ]);
+    server.bao_ok(&[
+        "write",
+        "auth/ibmcloud/role/app",
+        &format!("bound_subjects={}", app.sub),
+        "token_policies=dev",
+    ]);
+    let key = fake.create_api_key(&app);
+    let login = server.bao_json(&[
+        "write",
+        "auth/ibmcloud/login",
+        "role=app",
+        &format!("api_key={}", key.value),
+    ]);
+    let token = login["auth"]["client_token"].as_str().unwrap();
+    let me = server.bao_json(&["token", "lookup", token]);
+    assert!(
+        me["data"]["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "dev"),
+        "{me}"
+    );
 }

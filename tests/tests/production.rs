@@ -8,7 +8,8 @@
 //! 2. every plugin is configured against its fake upstream, and a token
 //!    with a consumer policy (the seed's read-only policy) obtains one
 //!    lease from each and gets 403 elsewhere;
-//! 3. the server is stopped with SIGINT, started and unsealed: every mount
+//! 3. the server is stopped with SIGINT, started and unsealed by
+//!    `deploy/openbao-unseal.sh` (what its systemd unit runs): every mount
 //!    answers with its data, every lease renews and revokes, and a revoke
 //!    really deletes the credential upstream;
 //! 4. example-kv is upgraded by hand (register a newer build, `secrets tune
@@ -25,8 +26,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use integration_tests::fake_balena::FakeBalena;
+use integration_tests::fake_iam::{FakeIam, Identity};
 use integration_tests::fake_keys::FakeKeyService;
 use integration_tests::fake_pachd::FakePachd;
+use integration_tests::fake_proxmox::FakeProxmox;
 use integration_tests::prod::ProdServer;
 use integration_tests::{
     BaoClient, STATIC_TARGET, crate_version, plugin_search_dirs, sha256_file, target_root,
@@ -49,7 +52,7 @@ struct Plugin {
     /// The consumer policy's rule for it (empty: none needed, e.g. a login).
     rule: &'static str,
     /// Obtains one lease as the consumer token: the CLI's JSON answer.
-    issue: fn(&BaoClient, &str) -> Value,
+    issue: fn(&Fakes, &BaoClient, &str) -> Value,
     /// The lease, and the credential upstream, in an answer of `issue`.
     lease: fn(&Value) -> (Lease, String),
     /// Whether the credential still works upstream.
@@ -67,6 +70,8 @@ const PLUGINS: &[Plugin] = &[
     Plugin { kind: "auth", name: "example-auth", crate_dir: "plugins/example-auth", mount: "example-auth", configure: auth::configure, rule: "", issue: auth::issue, lease: auth::lease, alive: auth::alive, forbidden: "auth/example-auth/users/alice", check_kept: auth::check_kept },
     Plugin { kind: "secret", name: "secrets-balena", crate_dir: "plugins/secrets-balena", mount: "balena", configure: balena::configure, rule: balena::RULE, issue: balena::issue, lease: balena::lease, alive: balena::alive, forbidden: "balena/creds/admin", check_kept: balena::check_kept },
     Plugin { kind: "secret", name: "secrets-pachyderm", crate_dir: "plugins/secrets-pachyderm", mount: "pachyderm", configure: pachyderm::configure, rule: pachyderm::RULE, issue: pachyderm::issue, lease: pachyderm::lease, alive: pachyderm::alive, forbidden: "pachyderm/config", check_kept: pachyderm::check_kept },
+    Plugin { kind: "secret", name: "secrets-proxmox", crate_dir: "plugins/secrets-proxmox", mount: "proxmox", configure: proxmox::configure, rule: proxmox::RULE, issue: proxmox::issue, lease: proxmox::lease, alive: proxmox::alive, forbidden: "proxmox/creds/root", check_kept: proxmox::check_kept },
+    Plugin { kind: "auth", name: "auth-ibmcloud", crate_dir: "plugins/auth-ibmcloud", mount: "ibmcloud", configure: ibmcloud::configure, rule: "", issue: ibmcloud::issue, lease: ibmcloud::lease, alive: auth::alive, forbidden: "auth/ibmcloud/role/ci", check_kept: ibmcloud::check_kept },
 ];
 
 /// The fake upstreams the plugins talk to.
@@ -74,6 +79,12 @@ struct Fakes {
     keys: FakeKeyService,
     balena: FakeBalena,
     pachd: FakePachd,
+    proxmox: FakeProxmox,
+    iam: FakeIam,
+    /// The service ID that logs in through auth-ibmcloud.
+    ci: Identity,
+    /// Where the fakes' CA files are written.
+    dir: tempfile::TempDir,
 }
 
 /// A lease as an operator renews and revokes it.
@@ -152,7 +163,7 @@ mod kv {
         client.bao_ok(&["write", "example-kv/kv/hello", "value=world"]);
     }
 
-    pub fn issue(client: &BaoClient, token: &str) -> Value {
+    pub fn issue(_: &Fakes, client: &BaoClient, token: &str) -> Value {
         bao_json_as(client, token, &["read", "example-kv/creds/dev"])
     }
 
@@ -192,7 +203,7 @@ mod auth {
     }
 
     /// A login needs no token.
-    pub fn issue(client: &BaoClient, _: &str) -> Value {
+    pub fn issue(_: &Fakes, client: &BaoClient, _: &str) -> Value {
         bao_json_as(
             client,
             "",
@@ -244,7 +255,7 @@ mod balena {
         ]);
     }
 
-    pub fn issue(client: &BaoClient, token: &str) -> Value {
+    pub fn issue(_: &Fakes, client: &BaoClient, token: &str) -> Value {
         bao_json_as(client, token, &["read", "balena/creds/developer"])
     }
 
@@ -282,7 +293,7 @@ mod pachyderm {
         ]);
     }
 
-    pub fn issue(client: &BaoClient, token: &str) -> Value {
+    pub fn issue(_: &Fakes, client: &BaoClient, token: &str) -> Value {
         bao_json_as(client, token, &["write", "-f", "pachyderm/login/ci"])
     }
 
@@ -300,6 +311,130 @@ mod pachyderm {
     pub fn check_kept(client: &BaoClient) {
         let config = client.bao_json(&["read", "pachyderm/config"]);
         assert_eq!(config["data"]["ttl"], 45, "{config}");
+    }
+}
+
+mod proxmox {
+    use super::*;
+
+    pub const RULE: &str = r#"path "proxmox/creds/alice" { capabilities = ["read"] }"#;
+    /// What the minted token is tried on.
+    const VM: &str = "/nodes/pve/qemu/100/status/current";
+
+    pub fn configure(fakes: &Fakes, client: &BaoClient) {
+        let root = fakes.proxmox.add_token("root@pam", "vault", false);
+        fakes.proxmox.add_user("alice@pve");
+        fakes.proxmox.grant("/vms", "alice@pve", "PVEVMUser");
+        let ca = fakes.dir.path().join("proxmox-ca.pem");
+        fs::write(&ca, fakes.proxmox.ca_pem()).unwrap();
+        client.bao_ok(&[
+            "write",
+            "proxmox/config",
+            "user=root",
+            "realm=pam",
+            "token_id=vault",
+            &format!("token_secret={root}"),
+            &format!("proxmox_url={}", fakes.proxmox.url()),
+            &format!("ca_cert=@{}", ca.display()),
+        ]);
+        client.bao_ok(&[
+            "write",
+            "proxmox/role/alice",
+            "user=alice",
+            "realm=pve",
+            "ttl=5m",
+            "max_ttl=1h",
+        ]);
+    }
+
+    pub fn issue(_: &Fakes, client: &BaoClient, token: &str) -> Value {
+        bao_json_as(client, token, &["read", "proxmox/creds/alice"])
+    }
+
+    /// The credential is `<full token id>=<secret>`, as Proxmox's header has it.
+    pub fn lease(answer: &Value) -> (Lease, String) {
+        (
+            Lease::Secret(text(answer, "/lease_id")),
+            format!(
+                "{}={}",
+                text(answer, "/data/token_id_full"),
+                text(answer, "/data/secret")
+            ),
+        )
+    }
+
+    pub fn alive(fakes: &Fakes, _: &BaoClient, credential: &str) -> bool {
+        let (full_id, secret) = credential.split_once('=').unwrap();
+        fakes.proxmox.status_as(full_id, secret, "GET", VM) == 200
+    }
+
+    pub fn check_kept(client: &BaoClient) {
+        let role = client.bao_json(&["read", "proxmox/role/alice"]);
+        assert_eq!(role["data"]["ttl"], 300, "{role}");
+        let config = client.bao_json(&["read", "proxmox/config"]);
+        assert_eq!(config["data"]["token_id"], "vault", "{config}");
+        assert!(config["data"].get("token_secret").is_none(), "{config}");
+    }
+}
+
+mod ibmcloud {
+    use super::*;
+
+    pub const ACCOUNT: &str = "acct-prod-7e1";
+
+    pub fn configure(fakes: &Fakes, client: &BaoClient) {
+        let admin = Identity::service_id("vault-admin", ACCOUNT);
+        fakes.iam.add_identity(&admin);
+        fakes.iam.add_identity(&fakes.ci);
+        let admin_key = fakes.iam.create_api_key(&admin);
+        client.bao_ok(&[
+            "write",
+            "auth/ibmcloud/config",
+            &format!("api_key={}", admin_key.value),
+            &format!("account_id={ACCOUNT}"),
+            &format!("iam_endpoint={}", fakes.iam.url()),
+            &format!(
+                "user_management_endpoint={}",
+                fakes.iam.user_management_url()
+            ),
+        ]);
+        client.bao_ok(&[
+            "write",
+            "auth/ibmcloud/role/ci",
+            &format!("bound_subjects={}", fakes.ci.sub),
+            "token_policies=default",
+            "token_ttl=10m",
+            "token_max_ttl=1h",
+        ]);
+    }
+
+    /// A login with a new API key of the `ci` service ID; it needs no token.
+    pub fn issue(fakes: &Fakes, client: &BaoClient, _: &str) -> Value {
+        let key = fakes.iam.create_api_key(&fakes.ci);
+        bao_json_as(
+            client,
+            "",
+            &[
+                "write",
+                "auth/ibmcloud/login",
+                "role=ci",
+                &format!("api_key={}", key.value),
+            ],
+        )
+    }
+
+    pub fn lease(answer: &Value) -> (Lease, String) {
+        let token = text(answer, "/auth/client_token");
+        (Lease::Token(token.clone()), token)
+    }
+
+    pub fn check_kept(client: &BaoClient) {
+        let role = client.bao_json(&["read", "auth/ibmcloud/role/ci"]);
+        assert_eq!(role["data"]["token_ttl"], 600, "{role}");
+        let config = client.bao_json(&["read", "auth/ibmcloud/config"]);
+        assert_eq!(config["data"]["account_id"], ACCOUNT, "{config}");
+        // Shown as set, never its value.
+        assert_eq!(config["data"]["api_key"], "<redacted>", "{config}");
     }
 }
 
@@ -388,9 +523,31 @@ fn next_patch(version: &str) -> String {
 
 /// Builds example-kv reporting `version` (the compile-time override of
 /// `plugin_version!`) into a target directory of its own, cached across
-/// runs; returns the directory holding the binary.
+/// runs; returns the directory holding the binary. The first time, that
+/// directory starts as a copy of the release build's dependencies, so only
+/// example-kv itself is compiled again.
 fn build_with_version(version: &str) -> PathBuf {
     let target = target_root().join("version-override");
+    // Host artifacts (build scripts, proc macros) and the target's.
+    for profile in [
+        PathBuf::from("release"),
+        Path::new(STATIC_TARGET).join("release"),
+    ] {
+        let (built, copy) = (target_root().join(&profile), target.join(&profile));
+        if copy.exists() || !built.exists() {
+            continue;
+        }
+        fs::create_dir_all(&copy).unwrap();
+        for part in ["deps", "build", ".fingerprint"] {
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(built.join(part))
+                .arg(&copy)
+                .status()
+                .unwrap();
+            assert!(status.success(), "copying {part} of the release build");
+        }
+    }
     let status = Command::new(workspace_root().join("scripts/build-release.sh"))
         .args(["-p", "example-kv"])
         .env("CARGO_TARGET_DIR", &target)
@@ -459,6 +616,10 @@ fn the_production_install_survives_restart_upgrade_and_downgrade() {
         keys: FakeKeyService::start().unwrap(),
         balena: FakeBalena::start().unwrap(),
         pachd: FakePachd::start().unwrap(),
+        proxmox: FakeProxmox::start().unwrap(),
+        iam: FakeIam::start_blocking().unwrap(),
+        ci: Identity::service_id("ci", ibmcloud::ACCOUNT),
+        dir: tempfile::tempdir().unwrap(),
     };
     let mut server = ProdServer::start();
     let binaries = release_dir();
@@ -519,7 +680,7 @@ fn the_production_install_survives_restart_upgrade_and_downgrade() {
     );
     let mut leases = Vec::new();
     for plugin in PLUGINS {
-        let (lease, credential) = (plugin.lease)(&(plugin.issue)(&server, &consumer));
+        let (lease, credential) = (plugin.lease)(&(plugin.issue)(&fakes, &server, &consumer));
         assert!(
             (plugin.alive)(&fakes, &server, &credential),
             "{}: the credential does not work upstream",
@@ -536,9 +697,22 @@ fn the_production_install_survives_restart_upgrade_and_downgrade() {
         leases.push((plugin, lease, credential));
     }
 
-    // 3. Stopped with SIGINT, started, unsealed: everything as before.
+    // 3. Stopped with SIGINT, started, unsealed by the shipped unseal
+    //    script (deploy/openbao-unseal.sh): everything as before.
     server.stop();
-    server.start_again();
+    server.start_sealed();
+    let unseal = Command::new(workspace_root().join("deploy/openbao-unseal.sh"))
+        .env("BAO_ADDR", server.addr())
+        .env("BAO_CACERT", server.ca_cert().unwrap())
+        .env("INIT_FILE", server.init_file())
+        .output()
+        .unwrap();
+    assert!(
+        unseal.status.success() && String::from_utf8_lossy(&unseal.stderr).contains("unsealed"),
+        "openbao-unseal.sh: {}",
+        String::from_utf8_lossy(&unseal.stderr)
+    );
+    server.wait_active();
     for plugin in PLUGINS {
         (plugin.check_kept)(&server);
     }
@@ -557,7 +731,7 @@ fn the_production_install_survives_restart_upgrade_and_downgrade() {
     let new = next_patch(&old);
     let new_dir = build_with_version(&new);
     let kv = &PLUGINS[0];
-    let (lease, secret) = (kv.lease)(&(kv.issue)(&server, &consumer));
+    let (lease, secret) = (kv.lease)(&(kv.issue)(&fakes, &server, &consumer));
     switch_by_hand(&server, &new_dir.join("vault-plugin-example-kv"), &new);
     assert_example_kv_runs(&server, &new);
     (kv.check_kept)(&server);
