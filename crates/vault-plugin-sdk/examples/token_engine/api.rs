@@ -1,10 +1,14 @@
-//! The two calls the engine makes to the token API.
+//! The token API's two calls, as this engine uses them (most providers
+//! offer these in some form), both with `Authorization: Bearer <admin token>`:
 //!
-//! Everything HTTP is the SDK's [`UpstreamClient`]: TLS with the config's
-//! CA, the timeout, proxy and extra headers, and failures as
-//! [`UpstreamError`]s that name the token API and its status (a 503 becomes
-//! a 502 "token API answered 503: ..." for the user) and never show the
-//! admin token, which `bearer_auth` marks secret.
+//! * `POST /tokens` `{"name", "scopes"}` → `201 {"name", "token"}`; a name
+//!   in use is a 409;
+//! * `DELETE /tokens/<name>` → `204`, or `404` when there is no such token.
+//!
+//! An issued token works as `Authorization: Bearer <token>` until deleted.
+//! The HTTP side is the SDK's [`UpstreamClient`]: TLS with the config's CA,
+//! timeout, proxy, extra headers, and failures as [`UpstreamError`]s naming
+//! the token API and its status, never showing the admin token.
 
 use serde::Deserialize;
 use serde_json::json;

@@ -8,19 +8,10 @@
 //! | `role/<name>`, `role/` | read, write, delete; list | the scopes, TTLs and name prefix of the tokens issued for one use; a write changes only what it sends |
 //! | `creds/<role>` | read | a new token with a lease: renewable, and deleted upstream when revoked |
 //!
-//! The token API, as this engine uses it (most providers offer these two
-//! calls in some form):
-//!
-//! * `POST /tokens` `{"name", "scopes"}` → `201 {"name", "token"}`; a name
-//!   in use is a 409;
-//! * `DELETE /tokens/<name>` → `204`, or `404` when there is no such token;
-//!
-//! both with `Authorization: Bearer <admin token>`. An issued token works
-//! as `Authorization: Bearer <token>` until it is deleted.
-//!
 //! The layout is a plugin crate's (there, this file would be `lib.rs` and a
-//! two-line `main.rs`): one module per path group, `api` for the upstream
-//! calls, `tests` and `fake` for in-process tests against a fake token API.
+//! two-line `main.rs`): one module per path group, `api` for the calls to
+//! the token API, `tests` and `fake` for in-process tests against a fake of
+//! it.
 //!
 //! Run its tests with `cargo test -p vault-plugin-sdk --example
 //! token_engine --features upstream,test-util` (the workspace's
@@ -84,6 +75,7 @@ fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError>
         .path(
             Path::new("role/{name}")
                 .synopsis("Manage the roles tokens are issued for.")
+                .description("A write changes only the fields it sends; a create needs scopes.")
                 .read(roles::read)
                 .write(roles::write, roles::exists)
                 .delete(roles::delete),

@@ -7,7 +7,6 @@ use serde_json::{Map, Value, json};
 use vault_plugin_sdk::Operation::{Create, List, Read, Update};
 use vault_plugin_sdk::framework::DEFAULT_WAL_ROLLBACK_MIN_AGE;
 use vault_plugin_sdk::framework::wal::list_wal;
-use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;
 use vault_plugin_sdk::{Backend, Error, Operation, Response};
 
@@ -16,17 +15,11 @@ use crate::{State, backend};
 
 type Engine = TestBackend<Backend<State>>;
 
-/// The engine with mount TTLs of 10 minutes / 1 hour, configured for a
-/// fresh fake (trusting its CA), and a role `ci` with scope `read`.
+/// The engine configured for a fresh fake (trusting its CA), with a role
+/// `ci` of scope `read`, TTL 5m and max TTL 30m.
 async fn configured() -> (Engine, FakeTokenApi) {
     let fake = FakeTokenApi::start().await;
-    let mount_ttls = StaticSystemView {
-        default_lease_ttl: Duration::from_secs(600),
-        max_lease_ttl: Duration::from_secs(3600),
-        ..StaticSystemView::default()
-    };
-    let tb =
-        TestBackend::with_system_view(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(), mount_ttls);
+    let tb = TestBackend::new(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
     let config = json!({ "url": fake.url(), "admin_token": ADMIN_TOKEN, "ca_cert": fake.ca_pem() });
     send(&tb, Create, "config", config).await;
     let role = json!({ "scopes": "read", "ttl": "5m", "max_ttl": "30m" });
