@@ -20,7 +20,7 @@ type Engine = TestBackend<Backend<State>>;
 async fn configured() -> (Engine, FakeTokenApi) {
     let fake = FakeTokenApi::start().await;
     let tb = TestBackend::new(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
-    let config = json!({ "url": fake.url(), "admin_token": ADMIN_TOKEN, "ca_cert": fake.ca_pem() });
+    let config = json!({ "url": fake.front.url(), "admin_token": ADMIN_TOKEN, "ca_cert": fake.front.ca_pem() });
     send(&tb, Create, "config", config).await;
     let role = json!({ "scopes": "read", "ttl": "5m", "max_ttl": "30m" });
     send(&tb, Create, "role/ci", role).await;
@@ -92,7 +92,7 @@ async fn the_config_reads_without_its_secrets() {
     let (tb, fake) = configured().await;
     send(&tb, Update, "config", json!({ "timeout": "1m" })).await;
     let config = read(&tb, Read, "config").await;
-    assert_eq!(config["url"], fake.url());
+    assert_eq!(config["url"], fake.front.url());
     assert_eq!(config["timeout"], 60);
     assert_eq!(config["has_ca_cert"], true);
     let shown = json!(config).to_string();
