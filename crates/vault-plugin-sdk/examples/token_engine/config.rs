@@ -23,7 +23,7 @@ pub const CONFIG: Entry<Config> = Entry::new("config");
 /// The mount's configuration, as written and as stored.
 #[derive(Debug, Fields, Serialize, Deserialize)]
 pub struct Config {
-    /// Base URL of the token API, e.g. https://tokens.example.com.
+    /// Base URL of the token API: https://host, or https://host:port.
     #[field(required)]
     pub url: String,
     /// The admin token that creates and deletes tokens. Never returned.
