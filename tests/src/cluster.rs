@@ -41,7 +41,7 @@ use serde_json::Value;
 use crate::test_ca::TestCa;
 use crate::{
     BaoClient, bao_binary, clean_env, free_port, read_log, report_log_if_panicking, signal_group,
-    stop_process_group, tail,
+    tail,
 };
 
 /// Nodes in the cluster: the smallest that survives the loss of one.
@@ -503,10 +503,14 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Kills every node and what it left behind at once: the cluster is
+    /// thrown away, so there is nothing to stop gracefully (SIGTERM would
+    /// wait for each node to step down and seal, seconds each).
     fn drop(&mut self) {
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
-                stop_process_group(&mut child, libc::SIGTERM);
+                signal_group(child.id() as libc::pid_t, libc::SIGKILL);
+                let _ = child.wait();
             }
         }
         // Plugin processes that outlived a killed server (they should not)
