@@ -268,6 +268,12 @@ fn trouble(log: &str) -> Vec<&str> {
 /// What the SDK logs (debug) when a plugin's storage write fails as
 /// read-only and the request goes back to the host to forward.
 const PASSED_THROUGH: &str = "storage is read-only on this node; the host forwards the request";
+/// What the SDK logs (debug) when the host ticks a mount with WAL
+/// rollbacks on a standby.
+const SKIPPED_ROLLBACK: &str =
+    "storage is read-only on this node; WAL rollbacks run on the active node";
+/// What secrets-balena's periodic function logs (debug) on a standby.
+const SKIPPED_REFRESH: &str = "storage is read-only here; the active node refreshes sessions";
 /// What the SDK logs when a WAL rollback is done.
 const ROLLED_BACK: &str = "rolled back WAL entry";
 
@@ -418,6 +424,13 @@ fn every_secrets_plugin_serves_through_each_node_and_survives_losing_the_active_
                 node.id()
             );
         }
+    }
+    // The standby that stayed one all along was ticked too (over a minute
+    // has passed), and its plugins left the work to the active node.
+    let stayed = cluster.node(3 - old - new);
+    let log = stayed.log_contents();
+    for skipped in [SKIPPED_ROLLBACK, SKIPPED_REFRESH] {
+        assert!(log.contains(skipped), "{}: no {skipped:?}", stayed.id());
     }
     for (engine, count) in engines.iter().zip(&baseline) {
         assert_eq!(
