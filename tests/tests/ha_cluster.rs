@@ -1,5 +1,5 @@
-//! Every secrets plugin in a three-node OpenBao HA cluster (raft, TLS),
-//! against its fake upstream, in one scenario:
+//! Every plugin in a three-node OpenBao HA cluster (raft, TLS), against
+//! its fake upstream, in one scenario:
 //!
 //! - config written through a standby (forwarded to the active node) is
 //!   read back by the plugin on every node, and a change is seen on every
@@ -14,6 +14,8 @@
 //!   issued before renews and revokes (the credential really deleted
 //!   upstream), and the new active node alone rolls back the WAL entry of
 //!   the killed mint and runs the periodic tidy;
+//! - logins to both auth plugins through each node give tokens that renew
+//!   through that node, and after the failover through the others;
 //! - the killed node, started again, rejoins as a standby;
 //! - no server log holds an error or a warning from our plugins.
 
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::cluster::{Cluster, Node};
 use integration_tests::fake_balena::FakeBalena;
+use integration_tests::fake_iam::{FakeIam, Identity};
 use integration_tests::fake_keys::FakeKeyService;
 use integration_tests::fake_pachd::FakePachd;
 use integration_tests::fake_proxmox::FakeProxmox;
@@ -34,7 +37,14 @@ const PLUGINS: [(&str, &str); 4] = [
     ("secrets-proxmox", "plugins/secrets-proxmox"),
     ("secrets-pachyderm", "plugins/secrets-pachyderm"),
 ];
+/// Our auth plugins: (catalog name, crate dir).
+const AUTH_PLUGINS: [(&str, &str); 2] = [
+    ("example-auth", "plugins/example-auth"),
+    ("auth-ibmcloud", "plugins/auth-ibmcloud"),
+];
 const ROBOT: &str = "robot:ci";
+const PASSWORD: &str = "pw-Numbat-2291";
+const ACCOUNT: &str = "acct-4f2e";
 
 /// A plugin's fake upstream, which can tell the credentials it holds.
 enum Upstream {
@@ -233,6 +243,92 @@ fn mount_all(cluster: &Cluster, configure: &Node, dir: &std::path::Path) -> Vec<
     ]
 }
 
+/// Mounts both auth plugins and configures them through `configure` (a
+/// standby); returns the fake IAM and the login commands, one per plugin.
+fn mount_auth(cluster: &Cluster, configure: &Node) -> (FakeIam, Vec<Vec<String>>) {
+    let active = cluster.node(cluster.active());
+    for (name, crate_dir) in AUTH_PLUGINS {
+        cluster.install_plugin(
+            "auth",
+            name,
+            &plugin_binary(&format!("vault-plugin-{name}")),
+            &crate_version(crate_dir),
+            &["-args=--log-level=debug"],
+        );
+    }
+    active.enable_auth("example-auth", "ex");
+    active.enable_auth("auth-ibmcloud", "ibmcloud");
+    configure.bao_ok(&[
+        "write",
+        "auth/ex/users/alice",
+        &format!("password={PASSWORD}"),
+        "token_policies=dev",
+        "token_ttl=10m",
+    ]);
+    let iam = FakeIam::start_blocking().unwrap();
+    let admin = Identity::service_id("vault-admin", ACCOUNT);
+    iam.add_identity(&admin);
+    let admin_key = iam.create_api_key(&admin);
+    configure.bao_ok(&[
+        "write",
+        "auth/ibmcloud/config",
+        &format!("api_key={}", admin_key.value),
+        &format!("account_id={ACCOUNT}"),
+        &format!("iam_endpoint={}", iam.url()),
+        &format!("user_management_endpoint={}", iam.user_management_url()),
+    ]);
+    let app = Identity::service_id("app", ACCOUNT);
+    iam.add_identity(&app);
+    configure.bao_ok(&[
+        "write",
+        "auth/ibmcloud/role/dev",
+        &format!("bound_subjects={}", app.sub),
+        "token_policies=dev",
+        "token_ttl=10m",
+        "token_max_ttl=1h",
+    ]);
+    let logins = vec![
+        vec![
+            "write".to_owned(),
+            "auth/ex/login".into(),
+            "username=alice".into(),
+            format!("password={PASSWORD}"),
+        ],
+        vec![
+            "write".to_owned(),
+            "auth/ibmcloud/login".into(),
+            "role=dev".into(),
+            format!("token={}", iam.access_token(&app)),
+        ],
+    ];
+    (iam, logins)
+}
+
+/// Logs in through `node` with `login`: the client token.
+#[track_caller]
+fn log_in(node: &Node, login: &[String]) -> String {
+    let args: Vec<&str> = login.iter().map(String::as_str).collect();
+    let answer = node.bao_json(&args);
+    answer["auth"]["client_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: no token from {}: {answer}", node.id(), login[1]))
+        .to_owned()
+}
+
+/// Renews `token` through `node` (the auth plugin's renew runs on the
+/// active node).
+#[track_caller]
+fn renew_token(node: &Node, token: &str) {
+    let renewed = node.bao_json(&["token", "renew", token]);
+    assert!(
+        renewed["auth"]["lease_duration"]
+            .as_u64()
+            .is_some_and(|d| d > 0),
+        "{}: token renew: {renewed}",
+        node.id()
+    );
+}
+
 /// Waits until every running node's plugin reads `field` of `path` as
 /// `want` (raft applies on followers a moment after the leader).
 #[track_caller]
@@ -259,7 +355,10 @@ fn wait_until_every_node_reads(cluster: &Cluster, path: &str, field: &str, want:
 fn trouble(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|line| {
-            let ours = PLUGINS.iter().any(|(name, _)| line.contains(name));
+            let ours = PLUGINS
+                .iter()
+                .chain(&AUTH_PLUGINS)
+                .any(|(name, _)| line.contains(name));
             ours && (line.contains("[ERROR]") || line.contains("[WARN]"))
         })
         .collect()
@@ -278,13 +377,14 @@ const SKIPPED_REFRESH: &str = "storage is read-only here; the active node refres
 const ROLLED_BACK: &str = "rolled back WAL entry";
 
 #[test]
-fn every_secrets_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
+fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
     let started = Instant::now();
     let mut cluster = Cluster::start();
     let dir = tempfile::tempdir().unwrap();
     let standbys = cluster.standbys();
     assert_eq!(standbys.len(), 2, "two standbys");
     let engines = mount_all(&cluster, cluster.node(standbys[0]), dir.path());
+    let (_iam, logins) = mount_auth(&cluster, cluster.node(standbys[0]));
     let (balena, keys) = match (&engines[0].upstream, &engines[1].upstream) {
         (Upstream::Balena(b), Upstream::Keys(k)) => (b, k),
         _ => unreachable!("the order of mount_all"),
@@ -305,6 +405,7 @@ fn every_secrets_plugin_serves_through_each_node_and_survives_losing_the_active_
     // Through each node in turn: issue, renew, revoke; then issue one more
     // to keep across the loss of the active node.
     let mut kept = Vec::new();
+    let mut tokens = Vec::new();
     for node in cluster.nodes() {
         for engine in &engines {
             let before = engine.upstream_count();
@@ -313,6 +414,11 @@ fn every_secrets_plugin_serves_through_each_node_and_survives_losing_the_active_
             engine.revoke(node, &creds);
             assert_eq!(engine.upstream_count(), before, "{}", engine.mount);
             kept.push((engine, engine.issue(node)));
+        }
+        for login in &logins {
+            let token = log_in(node, login);
+            renew_token(node, &token);
+            tokens.push(token);
         }
     }
     let baseline: Vec<usize> = engines.iter().map(Engine::upstream_count).collect();
@@ -349,6 +455,7 @@ fn every_secrets_plugin_serves_through_each_node_and_survives_losing_the_active_
     );
     let plugins: Vec<u32> = PLUGINS
         .iter()
+        .chain(&AUTH_PLUGINS)
         .flat_map(|(name, _)| old_node.plugin_pids(name))
         .collect();
     assert!(!plugins.is_empty(), "the active node runs our plugins");
