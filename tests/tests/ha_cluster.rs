@@ -548,6 +548,15 @@ fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
         );
     }
 
+    // One (multiplexed) process per plugin on every node: none left over
+    // from a node's standby phase, from the killed mint or the restart.
+    for node in cluster.nodes() {
+        for (name, _) in PLUGINS.iter().chain(&AUTH_PLUGINS) {
+            let pids = node.plugin_pids(name);
+            assert_eq!(pids.len(), 1, "{}: processes of {name}: {pids:?}", node.id());
+        }
+    }
+
     for node in cluster.nodes() {
         let log = node.log_contents();
         let trouble = trouble(&log);
