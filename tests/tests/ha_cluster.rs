@@ -553,7 +553,12 @@ fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
     for node in cluster.nodes() {
         for (name, _) in PLUGINS.iter().chain(&AUTH_PLUGINS) {
             let pids = node.plugin_pids(name);
-            assert_eq!(pids.len(), 1, "{}: processes of {name}: {pids:?}", node.id());
+            assert_eq!(
+                pids.len(),
+                1,
+                "{}: processes of {name}: {pids:?}",
+                node.id()
+            );
         }
     }
 
