@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::cluster::{Cluster, Node};
+use integration_tests::cluster::{Cluster, NODES, Node};
 use integration_tests::fake_balena::FakeBalena;
 use integration_tests::fake_iam::{FakeIam, Identity};
 use integration_tests::fake_keys::FakeKeyService;
@@ -355,10 +355,7 @@ fn wait_until_every_node_reads(cluster: &Cluster, path: &str, field: &str, want:
 fn trouble(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|line| {
-            let ours = PLUGINS
-                .iter()
-                .chain(&AUTH_PLUGINS)
-                .any(|(name, _)| line.contains(name));
+            let ours = all_plugins().any(|name| line.contains(name));
             ours && (line.contains("[ERROR]") || line.contains("[WARN]"))
         })
         .collect()
@@ -376,38 +373,36 @@ const SKIPPED_REFRESH: &str = "storage is read-only here; the active node refres
 /// What the SDK logs when a WAL rollback is done.
 const ROLLED_BACK: &str = "rolled back WAL entry";
 
-#[test]
-fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
-    let started = Instant::now();
-    let mut cluster = Cluster::start();
-    let dir = tempfile::tempdir().unwrap();
-    let standbys = cluster.standbys();
-    assert_eq!(standbys.len(), 2, "two standbys");
-    let engines = mount_all(&cluster, cluster.node(standbys[0]), dir.path());
-    let (_iam, logins) = mount_auth(&cluster, cluster.node(standbys[0]));
-    let (balena, keys) = match (&engines[0].upstream, &engines[1].upstream) {
-        (Upstream::Balena(b), Upstream::Keys(k)) => (b, k),
-        _ => unreachable!("the order of mount_all"),
-    };
+/// Every plugin the scenario uses, secrets and auth.
+fn all_plugins() -> impl Iterator<Item = &'static str> {
+    PLUGINS.iter().chain(&AUTH_PLUGINS).map(|(name, _)| *name)
+}
 
-    // Config written through one node is what every node's plugin reads,
-    // before and after a change made through another node.
-    wait_until_every_node_reads(&cluster, "balena/config", "url", balena.url());
-    wait_until_every_node_reads(&cluster, "ex/config", "upstream_url", keys.url());
+/// Config written through one node is what every node's plugin reads,
+/// before and after a change made through another node.
+fn config_reaches_every_node(cluster: &Cluster, balena: &FakeBalena, keys: &FakeKeyService) {
+    wait_until_every_node_reads(cluster, "balena/config", "url", balena.url());
+    wait_until_every_node_reads(cluster, "ex/config", "upstream_url", keys.url());
     let balena_url = balena.url_with_host("localhost");
     let keys_url = keys.url().replace("127.0.0.1", "localhost");
-    let other = cluster.node(standbys[1]);
+    let other = cluster.node(cluster.standbys()[1]);
     other.bao_ok(&["write", "balena/config", &format!("url={balena_url}")]);
     other.bao_ok(&["write", "ex/config", &format!("upstream_url={keys_url}")]);
-    wait_until_every_node_reads(&cluster, "balena/config", "url", &balena_url);
-    wait_until_every_node_reads(&cluster, "ex/config", "upstream_url", &keys_url);
+    wait_until_every_node_reads(cluster, "balena/config", "url", &balena_url);
+    wait_until_every_node_reads(cluster, "ex/config", "upstream_url", &keys_url);
+}
 
-    // Through each node in turn: issue, renew, revoke; then issue one more
-    // to keep across the loss of the active node.
-    let mut kept = Vec::new();
-    let mut tokens = Vec::new();
+/// Through each node in turn: issue, renew, revoke; then issue one more
+/// credential and log in once more to keep across the loss of the active
+/// node. Returns the kept credentials and tokens.
+fn through_each_node<'e>(
+    cluster: &Cluster,
+    engines: &'e [Engine],
+    logins: &[Vec<String>],
+) -> (Vec<(&'e Engine, Value)>, Vec<String>) {
+    let (mut kept, mut tokens) = (Vec::new(), Vec::new());
     for node in cluster.nodes() {
-        for engine in &engines {
+        for engine in engines {
             let before = engine.upstream_count();
             let creds = engine.issue(node);
             engine.renew(node, &creds);
@@ -415,18 +410,17 @@ fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
             assert_eq!(engine.upstream_count(), before, "{}", engine.mount);
             kept.push((engine, engine.issue(node)));
         }
-        for login in &logins {
+        for login in logins {
             let token = log_in(node, login);
             renew_token(node, &token);
             tokens.push(token);
         }
     }
-    let baseline: Vec<usize> = engines.iter().map(Engine::upstream_count).collect();
     // The standbys' plugins served the reads themselves, and passed the
     // read-only storage error of their WAL write through for the host to
     // forward (balena, ex and proxmox issue with a read; pachyderm's login
     // is a write, which the host forwards by itself).
-    for &i in &standbys {
+    for &i in &cluster.standbys() {
         let node = cluster.node(i);
         let passed = node.log_contents().matches(PASSED_THROUGH).count();
         assert!(
@@ -435,35 +429,94 @@ fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
             node.id()
         );
     }
+    (kept, tokens)
+}
+
+/// SIGKILLs the active node while it mints an example-kv key (created
+/// upstream, its answer held back), after giving the tidy an entry to
+/// drop. Its plugin processes exit with it; returns its index.
+fn kill_the_active_node_mid_mint(cluster: &mut Cluster, keys: &FakeKeyService) -> usize {
+    let old = cluster.active();
+    let node = cluster.node(old);
+    node.bao_ok(&["write", "ex/kv/short", "value=x", "ttl=1s"]);
+    node.bao_ok(&["write", "ex/kv/long", "value=y", "ttl=1h"]);
+    let before = keys.keys().len();
+    keys.set_create_delay(Duration::from_secs(60));
+    let mut mint = node.bao_spawn(&["read", "ex/creds/dev"]);
+    wait_for(
+        "the killed mint's key upstream",
+        Duration::from_secs(20),
+        || keys.keys().len() > before,
+    );
+    assert!(
+        all_plugins().all(|name| !node.plugin_pids(name).is_empty()),
+        "the active node runs every plugin"
+    );
+    cluster.kill(old);
+    let _ = mint.wait();
+    keys.set_create_delay(Duration::ZERO);
+    let node = cluster.node(old);
+    wait_for(
+        "the killed node's plugins to exit",
+        Duration::from_secs(5),
+        || all_plugins().all(|name| node.plugin_pids(name).is_empty()),
+    );
+    old
+}
+
+/// After the failover: the new active node alone rolled the killed mint
+/// back and ran the periodic tidy; the standby that stayed one was ticked
+/// too (over a minute has passed) and left the work to the active node.
+fn only_the_new_active_node_rolled_back(cluster: &Cluster, old: usize, new: usize) {
+    wait_for(
+        "the tidy of the expired entry",
+        Duration::from_secs(90),
+        || cluster.node(new).bao_json(&["list", "ex/kv"]) == json!(["long"]),
+    );
+    for (i, node) in cluster.nodes().iter().enumerate() {
+        let rollbacks = node.log_contents().matches(ROLLED_BACK).count();
+        let want = usize::from(i == new);
+        assert_eq!(
+            rollbacks,
+            want,
+            "{}: rollbacks (active: {})",
+            node.id(),
+            i == new
+        );
+    }
+    let stayed = (0..NODES)
+        .find(|i| ![old, new].contains(i))
+        .map(|i| cluster.node(i))
+        .unwrap();
+    let log = stayed.log_contents();
+    for skipped in [SKIPPED_ROLLBACK, SKIPPED_REFRESH] {
+        assert!(log.contains(skipped), "{}: no {skipped:?}", stayed.id());
+    }
+}
+
+#[test]
+fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
+    let started = Instant::now();
+    let mut cluster = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let configure = cluster.node(cluster.standbys()[0]);
+    let engines = mount_all(&cluster, configure, dir.path());
+    let (_iam, logins) = mount_auth(&cluster, configure);
+    let (Upstream::Balena(balena), Upstream::Keys(keys)) =
+        (&engines[0].upstream, &engines[1].upstream)
+    else {
+        unreachable!("mount_all returns balena, then example-kv");
+    };
+
+    config_reaches_every_node(&cluster, balena, keys);
+    let (kept, tokens) = through_each_node(&cluster, &engines, &logins);
+    let baseline: Vec<usize> = engines.iter().map(Engine::upstream_count).collect();
     eprintln!(
         "issued, renewed and revoked through every node after {:?}",
         started.elapsed()
     );
 
-    // Work for the new active node's periodic tick: an entry for the tidy
-    // to drop, and a mint killed between its upstream call and its lease.
-    let old = cluster.active();
-    let old_node = cluster.node(old);
-    old_node.bao_ok(&["write", "ex/kv/short", "value=x", "ttl=1s"]);
-    old_node.bao_ok(&["write", "ex/kv/long", "value=y", "ttl=1h"]);
-    keys.set_create_delay(Duration::from_secs(60));
-    let mut killed_mint = old_node.bao_spawn(&["read", "ex/creds/dev"]);
-    wait_for(
-        "the killed mint's key upstream",
-        Duration::from_secs(20),
-        || keys.keys().len() > baseline[1],
-    );
-    let plugins: Vec<u32> = PLUGINS
-        .iter()
-        .chain(&AUTH_PLUGINS)
-        .flat_map(|(name, _)| old_node.plugin_pids(name))
-        .collect();
-    assert!(!plugins.is_empty(), "the active node runs our plugins");
-
-    // SIGKILL of the active node: its plugins exit with it.
-    cluster.kill(old);
-    let _ = killed_mint.wait();
-    keys.set_create_delay(Duration::ZERO);
+    let old = kill_the_active_node_mid_mint(&mut cluster, keys);
     let failover = Instant::now();
     let new = cluster.wait_for_new_leader(old);
     eprintln!(
@@ -471,87 +524,48 @@ fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
         cluster.node(new).id(),
         failover.elapsed()
     );
-    let old_node = cluster.node(old);
-    wait_for(
-        "the killed node's plugins to exit",
-        Duration::from_secs(5),
-        || {
-            PLUGINS
-                .iter()
-                .all(|(name, _)| old_node.plugin_pids(name).is_empty())
-        },
-    );
 
-    // Every lease issued before renews and revokes, through the new active
-    // node and the remaining standby in turn.
-    let live: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    // Every lease and token from before renews and revokes, through the
+    // new active node and the remaining standby in turn.
+    let live: Vec<usize> = (0..NODES).filter(|&i| i != old).collect();
     for (n, (engine, creds)) in kept.iter().enumerate() {
         let node = cluster.node(live[n % live.len()]);
         engine.renew(node, creds);
         engine.revoke(node, creds);
     }
-
-    eprintln!(
-        "leases renewed and revoked after failover after {:?}",
-        started.elapsed()
-    );
+    for (n, token) in tokens.iter().enumerate() {
+        let node = cluster.node(live[n % live.len()]);
+        renew_token(node, token);
+        node.bao_ok(&["token", "revoke", token]);
+        assert!(!node.bao(&["token", "lookup", token]).status.success());
+    }
 
     // The old node rejoins as a standby.
     cluster.restart(old);
-    eprintln!("old node rejoined after {:?}", started.elapsed());
     assert_eq!(cluster.active(), new, "the new leader stays active");
 
-    // The new active node rolls the killed mint back and tidies; no other
-    // node does.
+    // No credential left upstream: each kept one is revoked, and the
+    // killed mint's key is rolled back (the host's rollback tick comes
+    // about once a minute).
     wait_for(
         "the rollback of the killed mint's key",
         Duration::from_secs(150),
-        || keys.keys().len() == baseline[1] - 3,
+        || keys.keys().len() == baseline[1] - NODES,
     );
-    wait_for(
-        "the tidy of the expired entry",
-        Duration::from_secs(90),
-        || cluster.node(new).bao_json(&["list", "ex/kv"]) == json!(["long"]),
-    );
-    eprintln!("rollback and tidy done after {:?}", started.elapsed());
-    for (i, node) in cluster.nodes().iter().enumerate() {
-        let rollbacks = node.log_contents().matches(ROLLED_BACK).count();
-        if i == new {
-            assert_eq!(
-                rollbacks,
-                1,
-                "{}: the new active node rolled back",
-                node.id()
-            );
-        } else {
-            assert_eq!(
-                rollbacks,
-                0,
-                "{}: only the active node rolls back",
-                node.id()
-            );
-        }
-    }
-    // The standby that stayed one all along was ticked too (over a minute
-    // has passed), and its plugins left the work to the active node.
-    let stayed = cluster.node(3 - old - new);
-    let log = stayed.log_contents();
-    for skipped in [SKIPPED_ROLLBACK, SKIPPED_REFRESH] {
-        assert!(log.contains(skipped), "{}: no {skipped:?}", stayed.id());
-    }
     for (engine, count) in engines.iter().zip(&baseline) {
         assert_eq!(
             engine.upstream_count(),
-            count - 3,
+            count - NODES,
             "{}: every kept credential revoked, no orphan",
             engine.mount
         );
     }
+    only_the_new_active_node_rolled_back(&cluster, old, new);
 
     // One (multiplexed) process per plugin on every node: none left over
-    // from a node's standby phase, from the killed mint or the restart.
+    // from a node's standby phase, the killed mint or the restart.
     for node in cluster.nodes() {
-        for (name, _) in PLUGINS.iter().chain(&AUTH_PLUGINS) {
+        for name in all_plugins() {
             let pids = node.plugin_pids(name);
             assert_eq!(
                 pids.len(),
@@ -561,7 +575,6 @@ fn every_plugin_serves_through_each_node_and_survives_losing_the_active_node() {
             );
         }
     }
-
     for node in cluster.nodes() {
         let log = node.log_contents();
         let trouble = trouble(&log);
