@@ -28,9 +28,11 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// when it ends, the plugin process exits. Called once, at startup, before
 /// the plugin serves.
 ///
-/// If the parent already changed by the time the watch is in place (the
-/// host died during startup), the plugin exits at once. A host running as
-/// pid 1 (in a container) is watched like any other.
+/// If the parent changes between the first look and the watch being in
+/// place (the host died during startup), the plugin exits at once. A host
+/// that died before the first look cannot be told from a host running as
+/// pid 1 (in a container, which is watched like any other), so the plugin
+/// does not exit just because its parent is pid 1.
 pub fn exit_with_host() {
     let host = parent_pid();
     let spawned = thread::Builder::new()
