@@ -115,7 +115,7 @@ impl Node {
                 .is_some_and(|s| s["sealed"] == false && s["is_self"] == true)
     }
 
-    fn spawn(&mut self, home: &Path) -> Result<()> {
+    fn spawn(&mut self) -> Result<()> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -126,7 +126,7 @@ impl Node {
         cmd.arg("server")
             .arg(format!("-config={}", self.config_path.display()))
             .arg("-log-level=debug");
-        clean_env(&mut cmd, home);
+        clean_env(&mut cmd, &self.client.home);
         cmd.stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -277,8 +277,7 @@ impl Cluster {
     /// the others as they join, and waits for three voters.
     fn form(&mut self) -> Result<()> {
         for node in &mut self.nodes {
-            let home = node.client.home.clone();
-            node.spawn(&home)?;
+            node.spawn()?;
         }
         let first = &mut self.nodes[0];
         first
@@ -444,9 +443,8 @@ impl Cluster {
         let key = self.unseal_key.clone();
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "{} is still running", node.id);
-        let home = node.client.home.clone();
         let rejoined = node
-            .spawn(&home)
+            .spawn()
             .and_then(|()| node.wait_status("listening", |_| true))
             .and_then(|()| node.unseal(&key))
             .and_then(|()| {
