@@ -1,7 +1,8 @@
 //! Integration-test harness: runs our plugins inside a real OpenBao server.
 //!
 //! Most tests use a dev server; [`prod::ProdServer`] is the production shape
-//! (raft storage, TLS, init and unseal, restarts). Both hand out a
+//! (raft storage, TLS, init and unseal, restarts), [`cluster::Cluster`] three
+//! of those as one HA cluster. All hand out a
 //! [`BaoClient`]: the `bao` CLI and the plugin catalog helpers.
 //!
 //! Every test starts its own throw-away server with [`BaoServer::start`]. Each
@@ -29,6 +30,7 @@
 //! assert_eq!(read["data"]["value"], "world");
 //! ```
 
+pub mod cluster;
 pub mod fake_balena;
 pub mod fake_iam;
 pub mod fake_keys;

@@ -3,13 +3,14 @@
 //!
 //! [`serve`] checks the magic cookie, negotiates the protocol, generates the
 //! AutoMTLS identity, binds a socket, prints the handshake line, and serves
-//! the plugin's gRPC services until the host says stop.
+//! the plugin's gRPC services until the host says stop, or ends.
 
 pub mod args;
 pub mod broker;
 pub mod check;
 pub mod env;
 pub mod handshake;
+mod host_watch;
 pub mod listener;
 mod p521;
 pub mod services;
@@ -120,6 +121,8 @@ pub fn serve(version: &str, factory: impl Factory) -> ExitCode {
         }
     };
     crate::logging::init(args.log_level);
+    // A host killed with SIGKILL cannot stop its plugins: exit with it.
+    host_watch::exit_with_host();
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "plugin panicked");
     }));
