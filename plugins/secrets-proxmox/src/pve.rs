@@ -88,6 +88,8 @@ impl Pve {
         });
         self.http
             .put("/access/acl")
+            // Setting the same entry again changes nothing.
+            .idempotent()
             .secret_header("authorization", &self.authorization)
             .json(&body)
             .send()

@@ -501,6 +501,26 @@ async fn retries_are_bounded_and_honour_retry_after() {
 }
 
 #[tokio::test]
+async fn retries_of_a_call_that_gets_no_answer_end_at_its_timeout() {
+    let server = Recorder::start(vec![reply(0, "")], None).await;
+    let settings = UpstreamSettings {
+        timeout: Timeout::new(Duration::from_secs(1)).unwrap(),
+        ..UpstreamSettings::default()
+    };
+    let client = UpstreamClient::builder("X", &server.url("http"), &settings)
+        .retry(quick_retry())
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = Error::from(client.get("/slow").send().await.unwrap_err());
+    assert_eq!(err.status(), 504);
+    assert_eq!(err.to_string(), "X did not answer within 1s");
+    // The user waits the timeout, not the timeout once per try.
+    assert!(started.elapsed() < Duration::from_millis(1900), "{:?}", started.elapsed());
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn no_answer_and_no_listener_are_clear_errors() {
     let server = Recorder::start(vec![reply(0, "")], None).await;
     let settings = UpstreamSettings {
