@@ -87,7 +87,11 @@ impl Retry {
 
     /// Runs `call` until it succeeds, fails for good, the tries are used,
     /// or `budget` has passed. `call` gets the time left for its try.
-    pub(crate) async fn run<T, F, Fut>(&self, budget: Duration, mut call: F) -> Result<T, UpstreamError>
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        budget: Duration,
+        mut call: F,
+    ) -> Result<T, UpstreamError>
     where
         F: FnMut(Duration) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,

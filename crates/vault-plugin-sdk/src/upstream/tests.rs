@@ -516,7 +516,11 @@ async fn retries_of_a_call_that_gets_no_answer_end_at_its_timeout() {
     assert_eq!(err.status(), 504);
     assert_eq!(err.to_string(), "X did not answer within 1s");
     // The user waits the timeout, not the timeout once per try.
-    assert!(started.elapsed() < Duration::from_millis(1900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(server.requests().len(), 1);
 }
 
