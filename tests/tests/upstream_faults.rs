@@ -32,6 +32,10 @@ const TIMEOUT: &str = "2s";
 /// Longer than any call should take with that timeout (two calls, waits).
 const BOUND: Duration = Duration::from_secs(7);
 
+/// Writes a mount's config with a base URL and a CA (`None`: none);
+/// returns OpenBao's answer.
+type Configure<'a> = Box<dyn Fn(&str, Option<&str>) -> (u16, Value) + 'a>;
+
 /// One plugin mount under test: how to mint and revoke, where its fake's
 /// mint and revoke calls go, and how many credentials live upstream.
 struct Target<'a> {
@@ -46,9 +50,8 @@ struct Target<'a> {
     delete_call: (&'static str, &'static str),
     /// The credentials that exist upstream now.
     live: Box<dyn Fn() -> usize + 'a>,
-    /// Writes the config with this base URL and CA (`None`: none); returns
-    /// OpenBao's answer.
-    configure: Box<dyn Fn(&str, Option<&str>) -> (u16, Value) + 'a>,
+    /// Writes the config.
+    configure: Configure<'a>,
     /// The working URL and CA.
     good: (String, Option<String>),
 }
