@@ -486,6 +486,36 @@ fn ibmcloud_faults(server: &BaoServer) {
     }
     assert_eq!(login().0, 200);
 
+    // IAM refusing connections, or with a certificate of an unknown CA.
+    let iam_addr = addr_of(&fake.url());
+    let front = HttpsFront::forwarding_to(iam_addr).unwrap();
+    let other = HttpsFront::forwarding_to(iam_addr).unwrap();
+    let refused = format!("http://127.0.0.1:{}", closed_port());
+    for (url, ca, message) in [
+        (refused.as_str(), "", "Connection refused"),
+        (front.url(), other.ca_pem(), "certificate not trusted"),
+    ] {
+        let (status, body) = server.http(
+            "PUT",
+            "auth/ibmcloud/config",
+            Some(&json!({"iam_endpoint": url, "ca_cert": ca})),
+        );
+        assert!(status < 300, "{body}");
+        let started = Instant::now();
+        let (status, body) = login();
+        assert_eq!(status, 502, "login via {url}: {body}");
+        let text = errors(&body);
+        assert!(text.contains("IAM") && text.contains(message), "{text}");
+        assert!(started.elapsed() < BOUND, "login via {url}");
+    }
+    let (status, body) = server.http(
+        "PUT",
+        "auth/ibmcloud/config",
+        Some(&json!({"iam_endpoint": fake.url(), "ca_cert": ""})),
+    );
+    assert!(status < 300, "{body}");
+    assert_eq!(login().0, 200);
+
     // rotate-root: a failed key creation is made once and changes nothing.
     let keys_before = fake.live_api_keys(&admin.iam_id).len();
     for fault in [
