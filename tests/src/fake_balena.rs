@@ -32,6 +32,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 use vault_plugin_sdk::testing::upstream::{self, SharedState};
+
+use crate::faults::Faults;
 use vault_plugin_sdk::testing::wiremock::matchers::{any, method, path, path_regex};
 use vault_plugin_sdk::testing::wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -136,6 +138,7 @@ pub struct FakeBalena {
     server: MockServer,
     url: String,
     state: SharedState<State>,
+    faults: Faults,
 }
 
 impl FakeBalena {
@@ -150,13 +153,20 @@ impl FakeBalena {
             ..State::default()
         });
         let server = upstream::start();
+        let faults = Faults::new();
         upstream::blocking(async {
+            faults.mock().mount(&server).await;
             for route in routes(&state) {
                 route.mount(&server).await;
             }
         });
         let url = server.uri();
-        Ok(Self { server, url, state })
+        Ok(Self {
+            server,
+            url,
+            state,
+            faults,
+        })
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
@@ -218,6 +228,11 @@ impl FakeBalena {
         let mut state = self.state.lock();
         state.fail_next = count;
         state.fail_status = status;
+    }
+
+    /// The fault switch: failures, hangs and broken bodies for chosen calls.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Delays the answer to a key creation (the key exists meanwhile).

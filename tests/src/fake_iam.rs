@@ -47,6 +47,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::faults::Faults;
+
 /// The grant type of an API key exchange at `/identity/token`.
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 /// How long the access tokens the fake issues live (IBM: one hour).
@@ -435,6 +437,7 @@ impl State {
 pub struct FakeIam {
     server: MockServer,
     state: Arc<Mutex<State>>,
+    faults: Faults,
 }
 
 impl FakeIam {
@@ -465,6 +468,8 @@ impl FakeIam {
             delay: Duration::ZERO,
             hits: HashMap::new(),
         }));
+        let faults = Faults::new();
+        faults.mock().mount(&server).await;
         for route in Route::ALL {
             let (verb, pattern) = route.pattern();
             let state = Arc::clone(&state);
@@ -474,7 +479,11 @@ impl FakeIam {
                 .mount(&server)
                 .await;
         }
-        Ok(Self { server, state })
+        Ok(Self {
+            server,
+            state,
+            faults,
+        })
     }
 
     /// [`FakeIam::start`] for sync code (not from inside a tokio runtime's
@@ -621,6 +630,12 @@ impl FakeIam {
     /// Undoes [`FakeIam::fail`].
     pub fn heal(&self, route: Route) {
         self.state().failures.remove(&route);
+    }
+
+    /// The fault switch: failures, hangs and broken bodies for chosen calls
+    /// (they count in no [`hits`](Self::hits)).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Delays every answer by `delay` (for timeouts).

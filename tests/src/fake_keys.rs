@@ -13,6 +13,8 @@ use std::time::Duration;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 use vault_plugin_sdk::testing::upstream::{self, SharedState};
+
+use crate::faults::Faults;
 use vault_plugin_sdk::testing::wiremock::matchers::{any, method, path, path_regex};
 use vault_plugin_sdk::testing::wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -44,6 +46,7 @@ pub struct FakeKeyService {
     _server: MockServer,
     url: String,
     state: SharedState<State>,
+    faults: Faults,
 }
 
 impl FakeKeyService {
@@ -71,7 +74,9 @@ impl FakeKeyService {
                 .respond_with(json_reply(404, &json!({"error": "no such endpoint"})))
                 .with_priority(u8::MAX),
         ];
+        let faults = Faults::new();
         upstream::blocking(async {
+            faults.mock().mount(&server).await;
             for route in routes {
                 route.mount(&server).await;
             }
@@ -81,6 +86,7 @@ impl FakeKeyService {
             _server: server,
             url,
             state,
+            faults,
         })
     }
 
@@ -97,6 +103,11 @@ impl FakeKeyService {
     /// How many keys were ever created.
     pub fn created(&self) -> u64 {
         self.state.lock().created
+    }
+
+    /// The fault switch: failures, hangs and broken bodies for chosen calls.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Delays the answer to a key creation (after the key exists).

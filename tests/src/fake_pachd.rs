@@ -120,6 +120,8 @@ struct State {
     /// A failure per call; the `None` key fails every call.
     failures: HashMap<Option<Rpc>, (Code, String)>,
     delay: Duration,
+    /// How long a mint's answer waits after the token exists.
+    answer_delay: Duration,
     auth_active: bool,
     root_token_from_env: bool,
     calls: HashMap<Rpc, usize>,
@@ -265,18 +267,24 @@ impl AuthApi for Service {
         req: Request<GetRobotTokenRequest>,
     ) -> Result<Response<GetRobotTokenResponse>, Status> {
         let token = self.0.enter(Rpc::GetRobotToken, &req).await?;
-        let mut state = self.0.lock();
-        state.authorize(token.as_deref(), "CLUSTER_AUTH_GET_ROBOT_TOKEN")?;
-        let req = req.into_inner();
-        let name = req.robot.strip_prefix("robot:").unwrap_or(&req.robot);
-        if name.contains(':') {
-            return Err(Status::unknown("robot names cannot contain colons (':')"));
+        let (token, answer_delay) = {
+            let mut state = self.0.lock();
+            state.authorize(token.as_deref(), "CLUSTER_AUTH_GET_ROBOT_TOKEN")?;
+            let req = req.into_inner();
+            let name = req.robot.strip_prefix("robot:").unwrap_or(&req.robot);
+            if name.contains(':') {
+                return Err(Status::unknown("robot names cannot contain colons (':')"));
+            }
+            let ttl = u64::try_from(req.ttl)
+                .ok()
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs);
+            let token = state.insert(&format!("robot:{name}"), ttl);
+            (token, state.answer_delay)
+        };
+        if !answer_delay.is_zero() {
+            tokio::time::sleep(answer_delay).await;
         }
-        let ttl = u64::try_from(req.ttl)
-            .ok()
-            .filter(|s| *s > 0)
-            .map(Duration::from_secs);
-        let token = state.insert(&format!("robot:{name}"), ttl);
         Ok(Response::new(GetRobotTokenResponse { token }))
     }
 
@@ -428,6 +436,7 @@ impl FakePachd {
             roles: HashMap::new(),
             failures: HashMap::new(),
             delay: Duration::ZERO,
+            answer_delay: Duration::ZERO,
             auth_active: true,
             root_token_from_env: false,
             calls: HashMap::new(),
@@ -588,6 +597,12 @@ impl FakePachd {
     /// Answers every call normally again.
     pub fn clear_failures(&self) {
         self.shared.lock().failures.clear();
+    }
+
+    /// Answers `GetRobotToken` `delay` late, after the token exists (a
+    /// crash of the caller in between leaves it orphaned).
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.shared.lock().answer_delay = delay;
     }
 
     /// Waits `delay` before answering each call.

@@ -22,6 +22,8 @@ use vault_plugin_sdk::testing::upstream::{self, HttpsFront, SharedState};
 use vault_plugin_sdk::testing::wiremock::matchers::{any, method, path, path_regex};
 use vault_plugin_sdk::testing::wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::faults::Faults;
+
 /// One API token held by the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeToken {
@@ -97,6 +99,7 @@ pub struct FakeProxmox {
     server: MockServer,
     front: HttpsFront,
     state: SharedState<State>,
+    faults: Faults,
 }
 
 impl FakeProxmox {
@@ -150,7 +153,9 @@ impl FakeProxmox {
                 .respond_with(reply(501, "Method not implemented"))
                 .with_priority(u8::MAX),
         ];
+        let faults = Faults::new();
         upstream::blocking(async {
+            faults.mock().mount(&server).await;
             for route in routes {
                 route.mount(&server).await;
             }
@@ -160,7 +165,13 @@ impl FakeProxmox {
             server,
             front,
             state,
+            faults,
         })
+    }
+
+    /// The fault switch: failures, hangs and broken bodies for chosen calls.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// The API's base URL, `https://127.0.0.1:<port>/api2/json`.

@@ -182,6 +182,8 @@ impl Iam {
         let request = self
             .iam
             .post("/identity/token")
+            // An exchange changes nothing at IAM: safe to repeat.
+            .idempotent()
             .form(&[
                 ("grant_type", APIKEY_GRANT),
                 ("apikey", api_key),

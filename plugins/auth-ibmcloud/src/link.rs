@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Mutex;
-use vault_plugin_sdk::upstream::UpstreamCache;
+use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
 use vault_plugin_sdk::{Error, Request, Result};
 
 use crate::config::Config;
@@ -35,7 +35,13 @@ pub struct Links {
 
 impl Default for Links {
     fn default() -> Self {
-        let cache = |name| UpstreamCache::new(name).user_agent(vault_plugin_sdk::user_agent!());
+        // Lookups, deletions and the key exchange are retried; a key
+        // creation (rotate-root) never is.
+        let cache = |name| {
+            UpstreamCache::new(name)
+                .user_agent(vault_plugin_sdk::user_agent!())
+                .retry(Retry::default())
+        };
         Self {
             iam: cache(IAM),
             user_management: cache(USER_MANAGEMENT),

@@ -29,7 +29,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
-use vault_plugin_sdk::upstream::UpstreamCache;
+use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share.
@@ -46,7 +46,9 @@ impl Default for State {
         Self {
             issued: AtomicU64::new(0),
             upstream: UpstreamCache::new("the key service")
-                .user_agent(vault_plugin_sdk::user_agent!()),
+                .user_agent(vault_plugin_sdk::user_agent!())
+                // Lookups and deletions only: a key creation is never repeated.
+                .retry(Retry::default()),
         }
     }
 }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use vault_plugin_sdk::framework::BuildError;
-use vault_plugin_sdk::upstream::UpstreamCache;
+use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share: caches only, never the source of
@@ -51,7 +51,10 @@ pub struct State {
 impl Default for State {
     fn default() -> Self {
         State {
-            upstream: UpstreamCache::new("balena").user_agent(vault_plugin_sdk::user_agent!()),
+            upstream: UpstreamCache::new("balena")
+                .user_agent(vault_plugin_sdk::user_agent!())
+                // Lookups and deletions only: a key creation is never repeated.
+                .retry(Retry::default()),
             refresh_attempts: Mutex::default(),
         }
     }

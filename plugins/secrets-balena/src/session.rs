@@ -247,7 +247,7 @@ pub fn api_error(role: &str, doing: &str, err: ApiError) -> Error {
              less than 20 minutes old, or set the role's username and password so the plugin \
              can log in afresh by itself"
         )),
-        other => Error::upstream(format!("{doing} for role {role:?} failed: {other}")),
+        ApiError::Failed(err) => err.context(format!("{doing} for role {role:?} failed")),
     }
 }
 

@@ -176,9 +176,7 @@ async fn mint(
             if err.is_refusal() {
                 delete_wal(req.storage(), &wal_id).await?;
             }
-            return Err(Error::upstream(format!(
-                "minting a token for robot:{robot}: {err}"
-            )));
+            return Err(err.context(format!("minting a token for robot:{robot}")));
         }
     };
     let lease = Lease {

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
-use vault_plugin_sdk::upstream::UpstreamCache;
+use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
 /// What the handlers of one mount share: the HTTP client of the current
@@ -45,7 +45,11 @@ pub struct State {
 impl Default for State {
     fn default() -> Self {
         State {
-            upstream: UpstreamCache::new("Proxmox").user_agent(vault_plugin_sdk::user_agent!()),
+            upstream: UpstreamCache::new("Proxmox")
+                .user_agent(vault_plugin_sdk::user_agent!())
+                // Lookups, deletions and ACL entries only: a token creation
+                // or a secret regeneration is never repeated.
+                .retry(Retry::default()),
         }
     }
 }

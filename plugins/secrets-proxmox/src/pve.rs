@@ -88,6 +88,8 @@ impl Pve {
         });
         self.http
             .put("/access/acl")
+            // Setting the same entry again changes nothing.
+            .idempotent()
             .secret_header("authorization", &self.authorization)
             .json(&body)
             .send()
@@ -139,14 +141,7 @@ impl Pve {
                 "{doing}: Proxmox answered 403: the config token {} lacks {privilege}",
                 self.token
             )),
-            _ => {
-                let err = Error::from(err);
-                match err {
-                    Error::BadRequest(m) => Error::BadRequest(format!("{doing}: {m}")),
-                    Error::Upstream(m) => Error::Upstream(format!("{doing}: {m}")),
-                    other => other,
-                }
-            }
+            _ => err.context(doing),
         }
     }
 }

@@ -358,18 +358,31 @@ impl UpstreamRequest {
             )
         })?;
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        let once = || async {
-            let Some(request) = request.try_clone() else {
-                return Err(UpstreamError::new(
-                    client.name.as_str(),
-                    UpstreamErrorKind::Request("the request body cannot be sent twice".into()),
-                ));
-            };
-            exchange(client, request, self.timeout, &secrets).await
+        let timeout = self.timeout;
+        // One try, with the time left of the call's limit.
+        let once = |time_left: Duration| {
+            let request = request.try_clone();
+            let secrets = &secrets;
+            async move {
+                let Some(mut request) = request else {
+                    return Err(UpstreamError::new(
+                        client.name.as_str(),
+                        UpstreamErrorKind::Request("the request body cannot be sent twice".into()),
+                    ));
+                };
+                if time_left.is_zero() {
+                    return Err(UpstreamError::new(
+                        client.name.as_str(),
+                        UpstreamErrorKind::Timeout(timeout),
+                    ));
+                }
+                *request.timeout_mut() = Some(time_left);
+                exchange(client, request, timeout, secrets).await
+            }
         };
         match self.retry {
-            Some(policy) if self.idempotent => policy.run(once).await,
-            _ => once().await,
+            Some(policy) if self.idempotent => policy.run(timeout, once).await,
+            _ => once(timeout).await,
         }
     }
 }

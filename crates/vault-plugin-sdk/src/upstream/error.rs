@@ -218,10 +218,19 @@ fn seconds(duration: Duration) -> String {
     }
 }
 
-impl From<UpstreamError> for Error {
-    fn from(err: UpstreamError) -> Self {
-        let message = err.to_string();
-        match err.kind {
+impl UpstreamError {
+    /// The SDK's [`Error`] for this failure, its message led by what the
+    /// plugin was doing (`"minting a key for role \"dev\": balena answered
+    /// 429 (retry after 5s)"`), with the status `Error::from` gives: a
+    /// plugin that adds context keeps the 429, the 504 or the 400 its user
+    /// should see, instead of turning every failure into a 502.
+    pub fn context(self, doing: impl fmt::Display) -> Error {
+        let message = format!("{doing}: {self}");
+        self.into_error(message)
+    }
+
+    fn into_error(self, message: String) -> Error {
+        match self.kind {
             UpstreamErrorKind::Status {
                 status: 400 | 422, ..
             }
@@ -234,6 +243,13 @@ impl From<UpstreamError> for Error {
             UpstreamErrorKind::Request(_) => Error::Internal(message),
             _ => Error::Upstream(message),
         }
+    }
+}
+
+impl From<UpstreamError> for Error {
+    fn from(err: UpstreamError) -> Self {
+        let message = err.to_string();
+        err.into_error(message)
     }
 }
 
@@ -427,6 +443,33 @@ mod tests {
                 "{converted} / {message}"
             );
             assert!(!converted.to_string().contains("s3cret"), "{converted}");
+        }
+    }
+
+    #[test]
+    fn context_leads_the_message_and_keeps_the_status() {
+        let timeout =
+            UpstreamError::new("balena", UpstreamErrorKind::Timeout(Duration::from_secs(2)));
+        let cases = [
+            (
+                answered(429, "").with_retry_after(Some(Duration::from_secs(5))),
+                429,
+                "minting: Proxmox answered 429 (retry after 5s)",
+            ),
+            (
+                answered(400, "bad vmid"),
+                400,
+                "minting: Proxmox answered 400: bad vmid",
+            ),
+            (answered(503, ""), 502, "minting: Proxmox answered 503"),
+            (timeout, 504, "minting: balena did not answer within 2s"),
+        ];
+        for (err, status, message) in cases {
+            let err = err.context("minting");
+            assert_eq!(
+                (err.status(), err.to_string()),
+                (status, message.to_owned())
+            );
         }
     }
 

@@ -7,9 +7,15 @@
 //! broken one. The waits grow exponentially with jitter; a `Retry-After`
 //! from the upstream replaces the computed wait, and one longer than
 //! [`Retry::max_retry_after`] ends the retries at once.
+//!
+//! All tries of one call share the call's time limit (the settings'
+//! `timeout`): the operator's timeout bounds what a user waits and how long
+//! the host's request is held, retries or not. A try gets the time left;
+//! a wait that would end past the limit ends the retries, and the last
+//! failure is the answer.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use backon::{ExponentialBuilder, Retryable};
 
@@ -79,25 +85,37 @@ impl Retry {
         self.times
     }
 
-    /// Runs `call` until it succeeds, fails for good, or the tries are used.
-    pub(crate) async fn run<T, F, Fut>(&self, call: F) -> Result<T, UpstreamError>
+    /// Runs `call` until it succeeds, fails for good, the tries are used,
+    /// or `budget` has passed. `call` gets the time left for its try.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        budget: Duration,
+        mut call: F,
+    ) -> Result<T, UpstreamError>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(Duration) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
+        let deadline = Instant::now() + budget;
+        let attempt = move || call(deadline.saturating_duration_since(Instant::now()));
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.first_delay)
             .with_max_delay(self.max_delay)
             .with_max_times(self.times)
             .with_jitter();
         let max_retry_after = self.max_retry_after;
-        call.retry(backoff)
+        attempt
+            .retry(backoff)
             .when(UpstreamError::is_transient)
-            .adjust(move |err, computed| match (computed, err.retry_after()) {
-                (Some(_), Some(asked)) if asked <= max_retry_after => Some(asked),
-                (Some(_), Some(_)) => None,
-                (computed, None) => computed,
-                (None, Some(_)) => None,
+            .adjust(move |err, computed| {
+                let wait = match (computed, err.retry_after()) {
+                    (Some(_), Some(asked)) if asked <= max_retry_after => Some(asked),
+                    (Some(_), Some(_)) => None,
+                    (computed, None) => computed,
+                    (None, Some(_)) => None,
+                };
+                // A wait that ends past the call's limit leaves no time to try.
+                wait.filter(|wait| Instant::now() + *wait < deadline)
             })
             .notify(|err, wait| {
                 tracing::debug!(error = %err, wait_ms = wait.as_millis() as u64, "retrying an upstream call");
@@ -133,11 +151,14 @@ mod tests {
         UpstreamError::status("X", status, "", &[])
     }
 
+    /// A time limit no test reaches.
+    const LONG: Duration = Duration::from_secs(60);
+
     #[tokio::test]
     async fn a_transient_failure_is_retried_until_success() {
         let calls = AtomicUsize::new(0);
         let got = quick(3)
-            .run(|| async {
+            .run(LONG, |_| async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 => Err(answered(503)),
                     _ => Ok("done"),
@@ -152,7 +173,7 @@ mod tests {
     async fn retries_are_bounded_and_the_last_error_is_returned() {
         let calls = AtomicUsize::new(0);
         let got: Result<(), _> = quick(2)
-            .run(|| async {
+            .run(LONG, |_| async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(answered(502))
             })
@@ -165,7 +186,7 @@ mod tests {
     async fn a_lasting_failure_is_not_retried() {
         let calls = AtomicUsize::new(0);
         let got: Result<(), _> = quick(3)
-            .run(|| async {
+            .run(LONG, |_| async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(answered(404))
             })
@@ -179,7 +200,7 @@ mod tests {
         let calls = AtomicUsize::new(0);
         let got: Result<(), _> = quick(3)
             .max_retry_after(Duration::from_secs(1))
-            .run(|| async {
+            .run(LONG, |_| async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(answered(429).with_retry_after(Some(Duration::from_secs(60))))
             })
@@ -188,6 +209,49 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         let timeout = UpstreamError::new("X", UpstreamErrorKind::Timeout(Duration::from_secs(1)));
         assert!(timeout.is_transient());
+    }
+
+    #[tokio::test]
+    async fn the_tries_share_the_calls_time_limit() {
+        // A wait that would end past the limit is not waited: one try.
+        let calls = AtomicUsize::new(0);
+        let started = Instant::now();
+        let got: Result<(), _> = Retry::times(3)
+            .first_delay(Duration::from_secs(5))
+            .max_delay(Duration::from_secs(5))
+            .run(Duration::from_secs(1), |_| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(answered(503))
+            })
+            .await;
+        assert_eq!(got.unwrap_err().http_status(), Some(503));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        // Each try gets the time left, less each time.
+        let left = std::sync::Mutex::new(Vec::new());
+        let got: Result<(), _> = quick(2)
+            .run(Duration::from_secs(10), |time_left| {
+                left.lock().unwrap().push(time_left);
+                async { Err(answered(502)) }
+            })
+            .await;
+        assert!(got.is_err());
+        let left = left.into_inner().unwrap();
+        assert_eq!(left.len(), 3);
+        assert!(left[0] <= Duration::from_secs(10) && left[0] > Duration::from_secs(9));
+        assert!(left.windows(2).all(|w| w[1] < w[0]), "{left:?}");
+
+        // A Retry-After beyond the time left ends the retries too.
+        let calls = AtomicUsize::new(0);
+        let got: Result<(), _> = quick(3)
+            .run(Duration::from_secs(2), |_| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(answered(429).with_retry_after(Some(Duration::from_secs(5))))
+            })
+            .await;
+        assert_eq!(got.unwrap_err().retry_after(), Some(Duration::from_secs(5)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]

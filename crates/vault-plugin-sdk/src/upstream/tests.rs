@@ -501,6 +501,71 @@ async fn retries_are_bounded_and_honour_retry_after() {
 }
 
 #[tokio::test]
+async fn retries_of_a_call_that_gets_no_answer_end_at_its_timeout() {
+    let server = Recorder::start(vec![reply(0, "")], None).await;
+    let settings = UpstreamSettings {
+        timeout: Timeout::new(Duration::from_secs(1)).unwrap(),
+        ..UpstreamSettings::default()
+    };
+    let client = UpstreamClient::builder("X", &server.url("http"), &settings)
+        .retry(quick_retry())
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = Error::from(client.get("/slow").send().await.unwrap_err());
+    assert_eq!(err.status(), 504);
+    assert_eq!(err.to_string(), "X did not answer within 1s");
+    // The user waits the timeout, not the timeout once per try.
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// A server that answers each request with `raw` bytes, then closes.
+async fn raw_server(raw: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let mut head = [0u8; 4096];
+            let _ = tcp.read(&mut head).await;
+            let _ = tcp.write_all(raw.as_bytes()).await;
+            let _ = tcp.shutdown().await;
+        }
+    });
+    (addr, count)
+}
+
+#[tokio::test]
+async fn a_body_cut_short_or_a_dropped_connection_is_a_clear_error() {
+    let cut = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n{\"key\":";
+    for (raw, kind) in [(cut, "a body cut short"), ("", "no answer at all")] {
+        let (addr, count) = raw_server(raw).await;
+        let client =
+            UpstreamClient::builder("X", &format!("http://{addr}"), &UpstreamSettings::default())
+                .retry(quick_retry())
+                .build()
+                .unwrap();
+        let err = client.post("/keys").send().await.unwrap_err();
+        assert!(err.is_transient(), "{kind}: {err:?}");
+        let err = Error::from(err);
+        assert_eq!(err.status(), 502, "{kind}");
+        let want = format!("the connection to X at {addr} broke: ");
+        assert!(err.to_string().starts_with(&want), "{kind}: {err}");
+        // A creation is not repeated; a lookup is.
+        assert_eq!(count.load(Ordering::SeqCst), 1, "{kind}");
+        client.get("/keys").send().await.unwrap_err();
+        assert_eq!(count.load(Ordering::SeqCst), 4, "{kind}");
+    }
+}
+
+#[tokio::test]
 async fn no_answer_and_no_listener_are_clear_errors() {
     let server = Recorder::start(vec![reply(0, "")], None).await;
     let settings = UpstreamSettings {

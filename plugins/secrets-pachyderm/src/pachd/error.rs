@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use tonic::{Code, Status};
+use vault_plugin_sdk::Error;
 use vault_plugin_sdk::upstream::excerpt;
 
 /// What a call needed that the admin token may lack.
@@ -120,6 +121,21 @@ impl PachdError {
                 detail: unreachable_detail(status, secrets),
             },
             code => PachdError::Status { code, message },
+        }
+    }
+
+    /// The SDK's error for this failure while `doing` something, with the
+    /// status a user should see: 504 when pachd did not answer in time,
+    /// 429 when it is overloaded (RESOURCE_EXHAUSTED), 502 otherwise.
+    pub fn context(self, doing: impl fmt::Display) -> Error {
+        let message = format!("{doing}: {self}");
+        match self {
+            PachdError::Timeout { .. } => Error::coded(504, message),
+            PachdError::Status {
+                code: Code::ResourceExhausted,
+                ..
+            } => Error::coded(429, message),
+            _ => Error::upstream(message),
         }
     }
 
@@ -255,6 +271,29 @@ mod tests {
             Some(Permission::MintRobotTokens),
             &["0123abcd"],
         )
+    }
+
+    #[test]
+    fn context_gives_the_status_a_user_should_see() {
+        let timeout = PachdError::Timeout {
+            address: "pachd:30650".into(),
+            after: Duration::from_secs(2),
+        };
+        let err = timeout.context("minting a token for robot:ci");
+        assert_eq!(err.status(), 504);
+        assert_eq!(
+            err.to_string(),
+            "minting a token for robot:ci: pachd at pachd:30650 did not answer within 2s"
+        );
+        assert_eq!(
+            map(Code::ResourceExhausted, "busy").context("x").status(),
+            429
+        );
+        assert_eq!(
+            map(Code::Unavailable, "restarting").context("x").status(),
+            502
+        );
+        assert_eq!(map(Code::Internal, "etcd").context("x").status(), 502);
     }
 
     #[test]
