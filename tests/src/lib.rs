@@ -34,6 +34,7 @@ pub mod fake_iam;
 pub mod fake_keys;
 pub mod fake_pachd;
 pub mod fake_proxmox;
+pub mod fleet;
 pub mod leak_check;
 pub mod prod;
 pub mod test_ca;
@@ -647,6 +648,37 @@ impl BaoServer {
         };
         (status, value)
     }
+}
+
+impl BaoServer {
+    /// Sends a raw request body (any bytes, e.g. invalid JSON) with an
+    /// optional token; returns the status and the body text. Unlike
+    /// [`http`](Self::http) it never panics: connection errors are errors.
+    ///
+    /// # Errors
+    /// On connection or protocol errors (not on non-2xx statuses).
+    pub fn http_raw(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(u16, String)> {
+        let path = api_path(path);
+        let sock = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let headers: Vec<(&str, &str)> = token.map(|t| ("X-Vault-Token", t)).into_iter().collect();
+        http_request(sock, method, &path, &headers, body, HTTP_TIMEOUT)
+            .with_context(|| format!("HTTP {method} {path}"))
+    }
+}
+
+/// The first 300 characters of `text`, for error messages.
+pub fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(300).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 impl BaoClient {
