@@ -1004,9 +1004,17 @@ fn http_request(
         req.push_str("Content-Type: application/json\r\n");
     }
     let _ = write!(req, "Content-Length: {}\r\n\r\n", body.len());
-    stream.write_all(req.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
+    // A server may answer before it read a large body (e.g. a DELETE's,
+    // which it ignores) and close: its answer is still there to read.
+    let sent = stream
+        .write_all(req.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .and_then(|()| stream.flush());
+    match sent {
+        Ok(()) => {}
+        Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {}
+        Err(e) => return Err(e).context("sending the request"),
+    }
 
     let mut raw = Vec::new();
     match stream.read_to_end(&mut raw) {

@@ -10,7 +10,9 @@
 //! the 4 MiB request limit) or bytes that are no JSON at all. Properties:
 //!
 //! - no 5xx caused by input: a 5xx passes only when the error says an
-//!   upstream (a fake) itself answered 5xx;
+//!   upstream (a fake) itself answered 5xx, or when the request pointed the
+//!   plugin at another upstream (address, CA, proxy, timeout fields) and the
+//!   error says that upstream cannot be reached (see `not_input_caused`);
 //! - a mutation that fails changes nothing: after every failed write or
 //!   delete on a mount, its config and roles read back as before (a
 //!   successful one that touched them is undone by writing them again);
@@ -25,7 +27,8 @@
 //!
 //! A failing case is shrunk by proptest to a minimal request, which the
 //! failure message shows. `FUZZ_CASES` (default 400) or `FUZZ_MINUTES` sets
-//! the length; `scripts/fuzz-server.sh` runs a long one.
+//! the length; `scripts/fuzz-server.sh` runs a long one. `FUZZ_KEEP_GOING`
+//! makes a run go on after a failing case and list them all at the end.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -266,9 +269,44 @@ fn request_path(fleet: &Fleet, endpoint: &Endpoint, captures: &[String]) -> Stri
         .join("/")
 }
 
-/// Whether a 5xx answer is an upstream (fake) failing by itself.
-fn upstream_failed(text: &str) -> bool {
-    (0..100).any(|n| text.contains(&format!("answered {}", 500 + n)))
+/// Fields that say where and how an upstream is reached.
+const UPSTREAM_FIELDS: &[&str] = &[
+    "url",
+    "pachd_address",
+    "proxmox_url",
+    "upstream_url",
+    "iam_endpoint",
+    "user_management_endpoint",
+    "proxy_server",
+    "proxy",
+    "ca_cert",
+    "timeout",
+    "request_timeout",
+];
+/// How a plugin says it could not talk to an upstream at all.
+const UNREACHABLE: &[&str] = &[
+    "cannot be reached",
+    "could not reach",
+    "TLS with",
+    "did not answer",
+    "the connection to",
+];
+
+/// Why a 5xx answer is no input error, if it is none: the upstream (a
+/// fake) answered 5xx by itself, or the request itself pointed the plugin
+/// at another upstream address (or CA, proxy, timeout) and the plugin says
+/// it cannot reach that one: a 502 naming the upstream is the right answer
+/// there.
+fn not_input_caused(case: &Case, text: &str) -> Option<&'static str> {
+    if (0..100).any(|n| text.contains(&format!("answered {}", 500 + n))) {
+        return Some("upstream answered 5xx");
+    }
+    let Body::Json(Value::Object(fields)) = &case.body else {
+        return None;
+    };
+    let redirected = UPSTREAM_FIELDS.iter().any(|f| fields.contains_key(*f));
+    (redirected && UNREACHABLE.iter().any(|u| text.contains(u)))
+        .then_some("unreachable upstream address from the request")
 }
 
 /// The run: the fleet, its endpoints, and what its reference paths read.
@@ -277,7 +315,7 @@ struct Run {
     endpoints: Vec<Endpoint>,
     expected: BTreeMap<String, (u16, Value)>,
     statuses: BTreeMap<u16, u64>,
-    upstream_5xx: u64,
+    upstream_5xx: BTreeMap<&'static str, u64>,
 }
 
 impl Run {
@@ -308,8 +346,8 @@ impl Run {
         let (status, text) = answer.map_err(|e| TestCaseError::fail(format!("{label}: {e:#}")))?;
         *self.statuses.entry(status).or_default() += 1;
         if status >= 500 {
-            if upstream_failed(&text) {
-                self.upstream_5xx += 1;
+            if let Some(why) = not_input_caused(case, &text) {
+                *self.upstream_5xx.entry(why).or_default() += 1;
             } else {
                 return Err(TestCaseError::fail(format!(
                     "{label}: HTTP {status} caused by input: {}",
@@ -382,12 +420,14 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
         .map(|(path, status, data)| (path, (status, data)))
         .collect();
     let strategy = case(&endpoints);
-    let run = RefCell::new(Run { fleet, endpoints, expected, statuses: BTreeMap::new(), upstream_5xx: 0 });
+    let run = RefCell::new(Run { fleet, endpoints, expected, statuses: BTreeMap::new(), upstream_5xx: BTreeMap::new() });
 
     let (cases, minutes) = length();
     let deadline = minutes.map(|m| Instant::now() + m);
     let started = Instant::now();
     let sent = Cell::new(0u64);
+    let keep_going = std::env::var_os("FUZZ_KEEP_GOING").is_some();
+    let mut failures = Vec::new();
     let batch = cases.min(200);
     let mut left = cases;
     while left > 0 && deadline.is_none_or(|d| Instant::now() < d) {
@@ -406,16 +446,22 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
         });
         match result {
             Ok(()) => {}
-            Err(TestError::Fail(why, case)) => panic!(
-                "fuzz case failed: {why}\nminimal case: {} {:?} captures {:?} body {}",
-                case.method,
-                run.borrow().endpoints[case.endpoint].segments,
-                case.captures,
-                String::from_utf8_lossy(&case.body.bytes()).chars().take(400).collect::<String>()
-            ),
+            Err(TestError::Fail(why, case)) => {
+                let body = String::from_utf8_lossy(&case.body.bytes()).chars().take(300).collect::<String>();
+                failures.push(format!(
+                    "{why}\n  minimal case: {} {:?} captures {:?} body {body}",
+                    case.method,
+                    run.borrow().endpoints[case.endpoint].segments,
+                    case.captures,
+                ));
+                if !keep_going {
+                    break;
+                }
+            }
             Err(TestError::Abort(why)) => panic!("fuzzing aborted: {why}"),
         }
     }
+    assert!(failures.is_empty(), "fuzz cases failed:\n{}", failures.join("\n"));
 
     let run = run.into_inner();
     let sent = sent.get();
@@ -448,7 +494,7 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
     }
     eprintln!(
         "fuzz: {sent} requests in {:.0?} to {} paths of {} plugins; statuses{summary}; \
-         5xx from failing upstreams: {}",
+         5xx not caused by input: {:?}",
         started.elapsed(),
         run.endpoints.len(),
         fleet.plugins.len(),
