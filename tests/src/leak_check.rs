@@ -69,6 +69,15 @@ audit "file" "leak-check" {{
     )
 }
 
+/// What a test told the harness about its leak check.
+#[derive(Debug, Default)]
+pub struct Registered {
+    /// Values registered as secrets by the test.
+    pub values: Vec<String>,
+    /// Whether the check at drop is off.
+    pub skip: bool,
+}
+
 /// One request and its response, as the audit log tells them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
@@ -344,18 +353,26 @@ fn redact(line: &str, secrets: &[Secret]) -> String {
     masked.chars().take(300).collect()
 }
 
-/// The report of a failed check, one leak per line.
+/// Lines of a report (a run can repeat one leak many times).
+const REPORT_LINES: usize = 30;
+
+/// The report of a failed check, one leak per line (repeats once, at most
+/// [`REPORT_LINES`]).
 pub fn report(leaks: &[Leak]) -> String {
+    let mut lines: Vec<String> = leaks
+        .iter()
+        .map(|leak| format!("- {} [{}] found in {}", leak.origin, leak.masked, leak.place))
+        .collect();
+    lines.dedup();
     let mut out = format!(
         "secret leak check failed: {} secret value(s) found where they must not be\n",
         leaks.len()
     );
-    for leak in leaks {
-        let _ = writeln!(
-            out,
-            "- {} [{}] found in {}",
-            leak.origin, leak.masked, leak.place
-        );
+    for line in lines.iter().take(REPORT_LINES) {
+        let _ = writeln!(out, "{line}");
+    }
+    if lines.len() > REPORT_LINES {
+        let _ = writeln!(out, "... and {} more", lines.len() - REPORT_LINES);
     }
     out
 }

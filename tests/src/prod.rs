@@ -109,7 +109,7 @@ impl ProdServer {
                 ca_cert: Some(ca_cert),
                 home: dir.path().to_path_buf(),
                 plugin_dir,
-                secrets: Default::default(),
+                leak_check: Default::default(),
             },
             dir,
         };
