@@ -219,7 +219,11 @@ impl Fleet {
     pub fn reference_reads(&self) -> Vec<(String, u16, Value)> {
         self.plugins
             .iter()
-            .flat_map(|m| m.reference.iter().map(move |(p, _)| format!("{}/{p}", m.mount)))
+            .flat_map(|m| {
+                m.reference
+                    .iter()
+                    .map(move |(p, _)| format!("{}/{p}", m.mount))
+            })
             .map(|path| {
                 let (status, body) = self.server.http("GET", &path, None);
                 (path, status, body["data"].clone())
@@ -233,7 +237,11 @@ impl Fleet {
     /// On a transport error or any status but 200, or a 200 without a lease or token.
     pub fn mint(&self, plugin: &Mounted) -> Result<Credential> {
         let (method, path, body) = &plugin.mint;
-        let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
         let token = (!plugin.auth).then_some(crate::ROOT_TOKEN);
         let (status, text) = self.server.http_raw(token, method, path, &body)?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -241,7 +249,9 @@ impl Fleet {
             bail!("{method} {path}: HTTP {status}: {}", crate::excerpt(&text));
         }
         let credential = if plugin.auth {
-            answer["auth"]["client_token"].as_str().map(|t| Credential::Token(t.to_owned()))
+            answer["auth"]["client_token"]
+                .as_str()
+                .map(|t| Credential::Token(t.to_owned()))
         } else {
             answer["lease_id"]
                 .as_str()
@@ -262,9 +272,9 @@ impl Fleet {
             Credential::Token(token) => ("auth/token/revoke", json!({"token": token})),
         };
         let body = body.to_string().into_bytes();
-        let (status, text) =
-            self.server
-                .http_raw(Some(crate::ROOT_TOKEN), "POST", path, &body)?;
+        let (status, text) = self
+            .server
+            .http_raw(Some(crate::ROOT_TOKEN), "POST", path, &body)?;
         if !matches!(status, 200 | 204) {
             bail!("POST {path}: HTTP {status}: {}", crate::excerpt(&text));
         }

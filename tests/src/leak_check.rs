@@ -101,7 +101,7 @@ impl Exchange {
     }
 
     /// Whether our plugins produced this response (it is scanned).
-    fn from_plugin(&self) -> bool {
+    fn answered_by_plugin(&self) -> bool {
         !self.builtin || self.path.starts_with("sys/leases/")
     }
 }
@@ -120,7 +120,10 @@ pub fn parse_audit_log(text: &str) -> Vec<Exchange> {
                 path: request["path"].as_str().unwrap_or("").to_owned(),
                 operation: request["operation"].as_str().unwrap_or("").to_owned(),
                 builtin: version.contains("+builtin")
-                    || matches!(mount_type, "" | "system" | "token" | "cubbyhole" | "identity"),
+                    || matches!(
+                        mount_type,
+                        "" | "system" | "token" | "cubbyhole" | "identity"
+                    ),
                 request_data: request["data"].clone(),
                 response: entry["response"].clone(),
                 error: entry["error"].as_str().unwrap_or("").to_owned(),
@@ -308,7 +311,7 @@ pub fn scan(secrets: &[Secret], server_log: &str, exchanges: &[Exchange]) -> Vec
     let bodies: Vec<Option<String>> = exchanges
         .iter()
         .map(|e| {
-            e.from_plugin()
+            e.answered_by_plugin()
                 .then(|| format!("{} {}", e.response, e.error))
         })
         .collect();
@@ -361,7 +364,12 @@ const REPORT_LINES: usize = 30;
 pub fn report(leaks: &[Leak]) -> String {
     let mut lines: Vec<String> = leaks
         .iter()
-        .map(|leak| format!("- {} [{}] found in {}", leak.origin, leak.masked, leak.place))
+        .map(|leak| {
+            format!(
+                "- {} [{}] found in {}",
+                leak.origin, leak.masked, leak.place
+            )
+        })
         .collect();
     lines.dedup();
     let mut out = format!(
@@ -468,7 +476,10 @@ mod tests {
             err.contains("request update balena/role/dev, secret field session_token"),
             "{err}"
         );
-        assert!(!err.contains(TOKEN), "the report must mask the secret: {err}");
+        assert!(
+            !err.contains(TOKEN),
+            "the report must mask the secret: {err}"
+        );
         assert!(err.contains("eyJ… (24 chars)"), "{err}");
     }
 
@@ -486,7 +497,10 @@ mod tests {
             err.contains("lease data of read balena/creds/dev, field token"),
             "{err}"
         );
-        assert!(err.contains("found in response to read balena/role/dev"), "{err}");
+        assert!(
+            err.contains("found in response to read balena/role/dev"),
+            "{err}"
+        );
         assert!(!err.contains(KEY), "{err}");
     }
 
@@ -515,8 +529,11 @@ mod tests {
             json!({"auth": {"client_token": "s.0123456789abcdef"}}),
         );
         let exchanges = parse_audit_log(&login);
-        let secrets =
-            collect_secrets(&exchanges, &SecretFields::default(), &["explicit-1234".into()]);
+        let secrets = collect_secrets(
+            &exchanges,
+            &SecretFields::default(),
+            &["explicit-1234".into()],
+        );
         let values: Vec<&str> = secrets.iter().map(|s| s.value.as_str()).collect();
         assert_eq!(values, ["explicit-1234", "s.0123456789abcdef"]);
         assert!(scan(&secrets, "token s.0123456789abcdef", &exchanges).len() == 1);
@@ -550,9 +567,18 @@ mod tests {
     #[test]
     fn templates_match_captures_and_trailing_rest() {
         let t = |s: &str| s.split('/').map(str::to_owned).collect::<Vec<_>>();
-        assert!(template_matches(&t("balena/role/{name}"), &["balena", "role", "x"]));
-        assert!(!template_matches(&t("balena/role/{name}"), &["balena", "role"]));
-        assert!(!template_matches(&t("balena/role/{name}"), &["balena", "creds", "x"]));
+        assert!(template_matches(
+            &t("balena/role/{name}"),
+            &["balena", "role", "x"]
+        ));
+        assert!(!template_matches(
+            &t("balena/role/{name}"),
+            &["balena", "role"]
+        ));
+        assert!(!template_matches(
+            &t("balena/role/{name}"),
+            &["balena", "creds", "x"]
+        ));
         assert!(template_matches(&t("kv/{path}"), &["kv", "a", "b"]));
     }
 }

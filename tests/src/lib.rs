@@ -1026,7 +1026,11 @@ fn http_request(
         .and_then(|()| stream.flush());
     match sent {
         Ok(()) => {}
-        Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) => {}
         Err(e) => return Err(e).context("sending the request"),
     }
 

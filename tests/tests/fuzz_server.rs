@@ -65,7 +65,10 @@ struct Endpoint {
 
 /// The paths of every plugin mount of the fleet, from the server's OpenAPI.
 fn endpoints(fleet: &Fleet) -> Vec<Endpoint> {
-    let openapi = fleet.server.openapi().expect("the server's OpenAPI document");
+    let openapi = fleet
+        .server
+        .openapi()
+        .expect("the server's OpenAPI document");
     let paths = openapi["paths"].as_object().expect("OpenAPI paths");
     let mut out = Vec::new();
     for (index, mounted) in fleet.plugins.iter().enumerate() {
@@ -91,14 +94,25 @@ fn endpoints(fleet: &Fleet) -> Vec<Endpoint> {
                     _ => continue,
                 }
                 let schema = &spec["requestBody"]["content"]["application/json"]["schema"];
-                fields.extend(schema["properties"].as_object().into_iter().flatten().map(|(k, _)| k.clone()));
+                fields.extend(
+                    schema["properties"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| k.clone()),
+                );
             }
             let segments = path
                 .trim_matches('/')
                 .split('/')
                 .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_owned()))
                 .collect();
-            out.push(Endpoint { plugin: index, segments, methods, fields });
+            out.push(Endpoint {
+                plugin: index,
+                segments,
+                methods,
+                fields,
+            });
         }
     }
     out
@@ -120,7 +134,11 @@ enum Body {
     None,
     Json(Value),
     /// One field holding `count` copies of `unit` (up to [`MAX_BODY`]).
-    Huge { field: String, unit: String, count: usize },
+    Huge {
+        field: String,
+        unit: String,
+        count: usize,
+    },
     /// Bytes that are not a JSON object.
     Raw(Vec<u8>),
 }
@@ -173,7 +191,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         nasty_string().prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
@@ -250,7 +270,12 @@ fn case(endpoints: &[Endpoint]) -> impl Strategy<Value = Case> + use<> {
             prop::collection::vec(capture(), 3),
             body(endpoint.fields.clone()),
         )
-            .prop_map(|(endpoint, method, captures, body)| Case { endpoint, method, captures, body })
+            .prop_map(|(endpoint, method, captures, body)| Case {
+                endpoint,
+                method,
+                captures,
+                body,
+            })
     })
 }
 
@@ -343,10 +368,12 @@ impl Run {
         let path = request_path(&self.fleet, endpoint, &case.captures);
         let body = case.body.bytes();
         let label = format!("{} /v1/{path} ({} byte body)", case.method, body.len());
-        let answer = self
-            .fleet
-            .server
-            .http_raw(Some(integration_tests::ROOT_TOKEN), case.method, &path, &body);
+        let answer = self.fleet.server.http_raw(
+            Some(integration_tests::ROOT_TOKEN),
+            case.method,
+            &path,
+            &body,
+        );
         let (status, text) = answer.map_err(|e| TestCaseError::fail(format!("{label}: {e:#}")))?;
         *self.statuses.entry(status).or_default() += 1;
         if status >= 500 {
@@ -399,8 +426,12 @@ fn plugin_pids(fleet: &Fleet) -> BTreeMap<&'static str, Vec<u32>> {
 }
 
 fn length() -> (u32, Option<Duration>) {
-    let minutes = std::env::var("FUZZ_MINUTES").ok().and_then(|m| m.parse::<f64>().ok());
-    let cases = std::env::var("FUZZ_CASES").ok().and_then(|c| c.parse().ok());
+    let minutes = std::env::var("FUZZ_MINUTES")
+        .ok()
+        .and_then(|m| m.parse::<f64>().ok());
+    let cases = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok());
     match (minutes, cases) {
         (Some(m), _) => (u32::MAX, Some(Duration::from_secs_f64(m * 60.0))),
         (None, Some(c)) => (c, None),
@@ -413,18 +444,31 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
     let fleet = Fleet::start();
     let endpoints = endpoints(&fleet);
     assert!(
-        fleet.plugins.iter().enumerate().all(|(i, _)| endpoints.iter().any(|e| e.plugin == i)),
+        fleet
+            .plugins
+            .iter()
+            .enumerate()
+            .all(|(i, _)| endpoints.iter().any(|e| e.plugin == i)),
         "every plugin has paths in the OpenAPI document"
     );
     let pids = plugin_pids(&fleet);
-    assert!(pids.values().all(|p| p.len() == 1), "one process per plugin: {pids:?}");
+    assert!(
+        pids.values().all(|p| p.len() == 1),
+        "one process per plugin: {pids:?}"
+    );
     let expected = fleet
         .reference_reads()
         .into_iter()
         .map(|(path, status, data)| (path, (status, data)))
         .collect();
     let strategy = case(&endpoints);
-    let run = RefCell::new(Run { fleet, endpoints, expected, statuses: BTreeMap::new(), upstream_5xx: BTreeMap::new() });
+    let run = RefCell::new(Run {
+        fleet,
+        endpoints,
+        expected,
+        statuses: BTreeMap::new(),
+        upstream_5xx: BTreeMap::new(),
+    });
 
     let (cases, minutes) = length();
     let deadline = minutes.map(|m| Instant::now() + m);
@@ -451,7 +495,10 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
         match result {
             Ok(()) => {}
             Err(TestError::Fail(why, case)) => {
-                let body = String::from_utf8_lossy(&case.body.bytes()).chars().take(300).collect::<String>();
+                let body = String::from_utf8_lossy(&case.body.bytes())
+                    .chars()
+                    .take(300)
+                    .collect::<String>();
                 failures.push(format!(
                     "{why}\n  minimal case: {} {:?} captures {:?} body {body}",
                     case.method,
@@ -465,7 +512,11 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
             Err(TestError::Abort(why)) => panic!("fuzzing aborted: {why}"),
         }
     }
-    assert!(failures.is_empty(), "fuzz cases failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fuzz cases failed:\n{}",
+        failures.join("\n")
+    );
 
     let run = run.into_inner();
     let sent = sent.get();
@@ -476,7 +527,11 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
         .filter(|l| PANIC_MARKERS.iter().any(|m| l.contains(m)))
         .take(5)
         .collect();
-    assert!(panics.is_empty(), "a plugin panicked:\n{}", panics.join("\n"));
+    assert!(
+        panics.is_empty(),
+        "a plugin panicked:\n{}",
+        panics.join("\n")
+    );
     assert_eq!(plugin_pids(fleet), pids, "a plugin process restarted");
     let reads: BTreeMap<String, (u16, Value)> = fleet
         .reference_reads()

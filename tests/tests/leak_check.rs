@@ -32,32 +32,59 @@ fn a_planted_leak_fails_the_test_when_the_server_is_dropped() {
     assert_eq!(server.leak_check(), Ok(()), "writes alone leak nothing");
 
     let keys = FakeKeyService::start().unwrap();
-    server.bao_ok(&["write", "kv/config", &format!("upstream_url={}", keys.url())]);
+    server.bao_ok(&[
+        "write",
+        "kv/config",
+        &format!("upstream_url={}", keys.url()),
+    ]);
     server.bao_ok(&["write", "kv/role/dev", "ttl=5m"]);
     let creds = server.bao_json(&["read", "kv/creds/dev"]);
-    let minted = creds["data"]["secret"].as_str().expect("a minted secret").to_owned();
+    let minted = creds["data"]["secret"]
+        .as_str()
+        .expect("a minted secret")
+        .to_owned();
     server.bao_ok(&["write", "kv/kv/minted", &format!("value={minted}")]);
     assert_eq!(server.leak_check(), Ok(()), "writes alone leak nothing");
 
     server.bao_json(&["read", "kv/kv/planted"]);
     server.bao_json(&["read", "kv/kv/copy"]);
     server.bao_json(&["read", "kv/kv/minted"]);
-    let report = server.leak_check().expect_err("the reads must count as leaks");
+    let report = server
+        .leak_check()
+        .expect_err("the reads must count as leaks");
     assert!(report.contains("registered by the test"), "{report}");
-    assert!(report.contains("found in response to read kv/kv/planted"), "{report}");
+    assert!(
+        report.contains("found in response to read kv/kv/planted"),
+        "{report}"
+    );
     assert!(
         report.contains("request update auth/userpass-rs/users/alice, secret field password"),
         "{report}"
     );
-    assert!(report.contains("found in response to read kv/kv/copy"), "{report}");
+    assert!(
+        report.contains("found in response to read kv/kv/copy"),
+        "{report}"
+    );
     assert!(
         report.contains("lease data of read kv/creds/dev, field secret"),
         "{report}"
     );
-    assert!(report.contains("found in response to read kv/kv/minted"), "{report}");
-    assert!(!report.contains(&minted), "the secret itself is masked: {report}");
-    assert!(!report.contains(PLANTED), "the secret itself is masked: {report}");
-    assert!(!report.contains(PASSWORD), "the secret itself is masked: {report}");
+    assert!(
+        report.contains("found in response to read kv/kv/minted"),
+        "{report}"
+    );
+    assert!(
+        !report.contains(&minted),
+        "the secret itself is masked: {report}"
+    );
+    assert!(
+        !report.contains(PLANTED),
+        "the secret itself is masked: {report}"
+    );
+    assert!(
+        !report.contains(PASSWORD),
+        "the secret itself is masked: {report}"
+    );
 
     // Plugins log at debug level into the server log (the SDK logs a
     // backend's setup at debug).

@@ -43,7 +43,10 @@ struct Options {
 
 impl Options {
     fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
-        let mut opts = Options { minutes: 2.0, clients: 32 };
+        let mut opts = Options {
+            minutes: 2.0,
+            clients: 32,
+        };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -142,7 +145,10 @@ fn run(opts: Options) -> Result<bool> {
     for mounted in &fleet.plugins {
         let found = fleet.server.plugin_pids(mounted.plugin);
         let [pid] = found[..] else {
-            bail!("{}: expected one plugin process, found {found:?}", mounted.plugin);
+            bail!(
+                "{}: expected one plugin process, found {found:?}",
+                mounted.plugin
+            );
         };
         pids.insert(mounted.plugin, pid);
     }
@@ -217,7 +223,10 @@ fn run(opts: Options) -> Result<bool> {
             }
             if last_report.elapsed() >= Duration::from_secs(30) {
                 last_report = Instant::now();
-                let done: usize = records.iter().map(|r| r.lock().map(|r| r.issue.len()).unwrap_or(0)).sum();
+                let done: usize = records
+                    .iter()
+                    .map(|r| r.lock().map(|r| r.issue.len()).unwrap_or(0))
+                    .sum();
                 eprintln!("soak: {:.0?} elapsed, {done} cycles", started.elapsed());
             }
         }
@@ -235,7 +244,10 @@ fn run(opts: Options) -> Result<bool> {
         "| plugin | cycles | errors | issue p50 ms | issue p99 ms | revoke p50 ms | revoke p99 ms \
          | RSS after warm-up KB | RSS peak after KB | growth KB | fds before/after | threads before/after |"
     );
-    let _ = writeln!(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        table,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for (index, mounted) in fleet.plugins.iter().enumerate() {
         let name = mounted.plugin;
         let mut record = records[index].lock().expect("record lock");
@@ -270,14 +282,19 @@ fn run(opts: Options) -> Result<bool> {
             after.threads,
         );
     }
-    let cycles: usize = records.iter().map(|r| r.lock().map(|r| r.issue.len()).unwrap_or(0)).sum();
+    let cycles: usize = records
+        .iter()
+        .map(|r| r.lock().map(|r| r.issue.len()).unwrap_or(0))
+        .sum();
     println!(
         "Soak: {} clients, {:.1} min ({cycles} issue+revoke cycles, {:.0}/s), OpenBao dev \
          server with all six plugins on their fakes, {} CPUs.\n",
         opts.clients,
         elapsed.as_secs_f64() / 60.0,
         cycles as f64 / elapsed.as_secs_f64(),
-        thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
     );
     print!("{table}");
     let messages = messages.into_inner().unwrap_or_default();
