@@ -359,8 +359,8 @@ fn redact(line: &str, secrets: &[Secret]) -> String {
 /// Lines of a report (a run can repeat one leak many times).
 const REPORT_LINES: usize = 30;
 
-/// The report of a failed check, one leak per line (repeats once, at most
-/// [`REPORT_LINES`]).
+/// The report of a failed check, one leak per line (repeats once, the first
+/// 30 lines).
 pub fn report(leaks: &[Leak]) -> String {
     let mut lines: Vec<String> = leaks
         .iter()
