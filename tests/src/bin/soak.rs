@@ -202,10 +202,10 @@ fn run(opts: Options) -> Result<bool> {
                 }
             });
         }
-        // The sampler: RSS at the end of the warm-up, and the highest RSS
-        // seen after it.
-        let mut at_warmup: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut peak_after: BTreeMap<&str, u64> = BTreeMap::new();
+        // The sampler: usage at the end of the warm-up, and the highest RSS
+        // and fd count seen after it.
+        let mut at_warmup: BTreeMap<&str, Usage> = BTreeMap::new();
+        let mut peak_after: BTreeMap<&str, Usage> = BTreeMap::new();
         let mut last_report = Instant::now();
         while Instant::now() < deadline {
             thread::sleep(SAMPLE_EVERY);
@@ -216,9 +216,10 @@ fn run(opts: Options) -> Result<bool> {
                     continue;
                 };
                 if now >= warmup_end {
-                    at_warmup.entry(*name).or_insert(sample.rss_kb);
-                    let peak = peak_after.entry(*name).or_insert(sample.rss_kb);
-                    *peak = (*peak).max(sample.rss_kb);
+                    at_warmup.entry(*name).or_insert(sample);
+                    let peak = peak_after.entry(*name).or_insert(sample);
+                    peak.rss_kb = peak.rss_kb.max(sample.rss_kb);
+                    peak.fds = peak.fds.max(sample.fds);
                 }
             }
             if last_report.elapsed() >= Duration::from_secs(30) {
@@ -242,7 +243,8 @@ fn run(opts: Options) -> Result<bool> {
     let _ = writeln!(
         table,
         "| plugin | cycles | errors | issue p50 ms | issue p99 ms | revoke p50 ms | revoke p99 ms \
-         | RSS after warm-up KB | RSS peak after KB | growth KB | fds before/after | threads before/after |"
+         | RSS after warm-up KB | RSS peak after KB | growth KB | fds before / after warm-up / peak / after \
+         | threads before/after |"
     );
     let _ = writeln!(
         table,
@@ -260,8 +262,9 @@ fn run(opts: Options) -> Result<bool> {
             eprintln!("soak: {name} restarted (pid {pid}, now {now_pids:?})");
         }
         let after = usage(pid).unwrap_or_default();
-        let base = at_warmup.get(name).copied().unwrap_or(0);
-        let peak = peak_after.get(name).copied().unwrap_or(0);
+        let warm = at_warmup.get(name).copied().unwrap_or_default();
+        let high = peak_after.get(name).copied().unwrap_or_default();
+        let (base, peak) = (warm.rss_kb, high.rss_kb);
         let growth = peak.saturating_sub(base);
         if growth >= MAX_RSS_GROWTH_KB || record.errors > 0 || record.issue.is_empty() {
             ok = false;
@@ -269,7 +272,8 @@ fn run(opts: Options) -> Result<bool> {
         let b = before[name];
         let _ = writeln!(
             table,
-            "| {name} | {} | {} | {} | {} | {} | {} | {base} | {peak} | {growth} | {}/{} | {}/{} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {base} | {peak} | {growth} | {} / {} / {} / {} \
+             | {}/{} |",
             record.issue.len(),
             record.errors,
             ms(percentile(&record.issue, 50.0)),
@@ -277,6 +281,8 @@ fn run(opts: Options) -> Result<bool> {
             ms(percentile(&record.revoke, 50.0)),
             ms(percentile(&record.revoke, 99.0)),
             b.fds,
+            warm.fds,
+            high.fds,
             after.fds,
             b.threads,
             after.threads,
