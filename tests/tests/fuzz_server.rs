@@ -26,7 +26,7 @@
 //! there, and a rotation makes the setup's config impossible to write again.
 //!
 //! A failing case is shrunk by proptest to a minimal request, which the
-//! failure message shows. `FUZZ_CASES` (default 1000) or `FUZZ_MINUTES` sets
+//! failure message shows. `FUZZ_CASES` (default 3000) or `FUZZ_MINUTES` sets
 //! the length; `scripts/fuzz-server.sh` runs a long one. `FUZZ_KEEP_GOING`
 //! makes a run go on after a failing case and list them all at the end.
 
@@ -42,7 +42,7 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{Map, Value, json};
 
 /// Cases of the bounded run (about a minute on a loaded 2-core box).
-const DEFAULT_CASES: u32 = 1000;
+const DEFAULT_CASES: u32 = 3000;
 /// The largest request body sent: the 4 MiB request limit.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Lines in the server log that mean a plugin panicked.
