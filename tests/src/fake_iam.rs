@@ -884,7 +884,10 @@ fn list_api_keys(state: &State, req: &Request, caller: &Identity) -> ResponseTem
     if owner.account_id != caller.account_id {
         return api_error(403, "forbidden", "You cannot list keys of that account.");
     }
-    if query.get("account_id").is_some_and(|a| *a != owner.account_id) {
+    if query
+        .get("account_id")
+        .is_some_and(|a| *a != owner.account_id)
+    {
         return api_error(
             400,
             "bad_request",
@@ -1002,6 +1005,7 @@ mod tests {
     use std::net::TcpStream;
 
     use super::*;
+    use crate::faults::Fault;
 
     /// One request to the fake (`Connection: close`, so the answer ends),
     /// with extra header lines; the status and the body.
@@ -1231,6 +1235,75 @@ mod tests {
         assert_eq!(delete(&old.id), 404);
         assert_eq!(fake.live_api_keys(&admin.iam_id).len(), 1);
         assert!(fake.secrets().contains(&old.value) && fake.secrets().contains(&token));
+    }
+
+    #[test]
+    fn key_listings_are_paged_and_limited_to_the_callers_account() {
+        let fake = FakeIam::start_blocking().unwrap();
+        let admin = Identity::service_id("admin", "acct-1");
+        let user = Identity::user("ann@example.com", "acct-1");
+        let foreign = Identity::service_id("foreign", "acct-2");
+        for i in [&admin, &user, &foreign] {
+            fake.add_identity(i);
+        }
+        let ids: Vec<String> = (0..5).map(|_| fake.create_api_key(&admin).id).collect();
+        fake.delete_api_key(&ids[0]);
+        fake.create_api_key(&user);
+        let token = fake.access_token(&admin);
+        let t = Some(token.as_str());
+        let list = |query: &str| get(&fake, &format!("/v1/apikeys?{query}"), t);
+        let of_admin = format!("account_id=acct-1&iam_id={}", admin.iam_id);
+
+        let (status, page) = list(&format!("{of_admin}&pagesize=3"));
+        assert_eq!(status, 200, "{page}");
+        let listed = |page: &Value| -> Vec<String> {
+            page["apikeys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(listed(&page), ids[1..4]);
+        assert!(page["apikeys"][0].get("apikey").is_none(), "no values");
+        let next = page["next"].as_str().unwrap();
+        let target = next.strip_prefix(&fake.url()).unwrap();
+        let (status, page) = get(&fake, target, t);
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(listed(&page), ids[4..]);
+        assert!(page.get("next").is_none(), "the last page: {page}");
+        // Without iam_id: the caller's own keys, 20 to a page.
+        assert_eq!(listed(&list("").1), ids[1..]);
+
+        assert_eq!(list(&format!("{of_admin}&pagesize=0")).0, 400);
+        assert_eq!(list(&format!("{of_admin}&pagesize=101")).0, 400);
+        assert_eq!(list(&format!("{of_admin}&pagetoken=made-up")).0, 400);
+        let wrong_account = format!("account_id=acct-2&iam_id={}", admin.iam_id);
+        assert_eq!(list(&wrong_account).0, 400);
+        assert_eq!(list(&format!("iam_id={}", foreign.iam_id)).0, 403);
+        assert_eq!(list(&format!("iam_id={}", user.iam_id)).0, 403);
+        assert_eq!(list("iam_id=iam-ServiceId-none").0, 404);
+        assert_eq!(get(&fake, "/v1/apikeys", None).0, 401);
+        assert_eq!(fake.hits(Route::ApiKeyList), 11);
+    }
+
+    #[test]
+    fn an_after_effect_fault_loses_the_answer_of_a_call_that_happened() {
+        let fake = FakeIam::start_blocking().unwrap();
+        let admin = Identity::service_id("admin", "acct-1");
+        fake.add_identity(&admin);
+        let token = fake.access_token(&admin);
+        fake.faults()
+            .inject_after_effect("POST", "/v1/apikeys", 1, Fault::status(500));
+        let body = json!({"name": "k", "iam_id": admin.iam_id}).to_string();
+        let (status, _) = call(&fake, "POST", "/v1/apikeys", &bearer(&token), &body);
+        assert_eq!(status, 500);
+        assert_eq!(fake.live_api_keys(&admin.iam_id).len(), 1, "created");
+        assert_eq!(fake.faults().answered(), 1);
+        // Used up: the next creation is answered.
+        let (status, _) = call(&fake, "POST", "/v1/apikeys", &bearer(&token), &body);
+        assert_eq!(status, 201);
+        assert_eq!(fake.live_api_keys(&admin.iam_id).len(), 2);
     }
 
     #[tokio::test]

@@ -721,7 +721,10 @@ mod tests {
         fake.create_api_key(&other);
         let mut made: Vec<String> = (0..230).map(|_| fake.create_api_key(&admin).id).collect();
         fake.delete_api_key(&made.remove(7));
-        let listed = iam.list_keys(&token, "acct-1", &admin.iam_id).await.unwrap();
+        let listed = iam
+            .list_keys(&token, "acct-1", &admin.iam_id)
+            .await
+            .unwrap();
         let ids: Vec<String> = listed.into_iter().map(|k| k.id).collect();
         assert_eq!(ids, made, "every live key of the identity, once, in order");
         assert_eq!(fake.hits(Route::ApiKeyList), 3, "pages of 100");
@@ -753,7 +756,10 @@ mod tests {
     fn page_tokens_are_read_from_next_links() {
         let next = "https://iam.cloud.ibm.com/v1/apikeys?iam_id=x&pagetoken=ab%2Bc%3D&pagesize=5";
         assert_eq!(page_token(next).as_deref(), Some("ab+c="));
-        assert_eq!(page_token("https://iam.cloud.ibm.com/v1/apikeys?iam_id=x"), None);
+        assert_eq!(
+            page_token("https://iam.cloud.ibm.com/v1/apikeys?iam_id=x"),
+            None
+        );
         assert_eq!(page_token("no query"), None);
     }
 

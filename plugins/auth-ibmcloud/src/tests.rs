@@ -611,7 +611,10 @@ async fn a_lost_creation_answer_is_a_clear_error_and_the_rollback_deletes_the_or
     let before = stored_config(&s.tb).await;
     for (fault, says) in [
         (Fault::status(500), "answered 500"),
-        (Fault::Hang(Duration::from_secs(5)), "no answer within the time limit"),
+        (
+            Fault::Hang(Duration::from_secs(5)),
+            "no answer within the time limit",
+        ),
     ] {
         s.tb.request(Operation::Update, "config")
             .field("timeout", "1s")
@@ -637,7 +640,11 @@ async fn a_lost_creation_answer_is_a_clear_error_and_the_rollback_deletes_the_or
         assert_eq!(live.len(), 2, "the orphan exists at IAM");
         assert!(text.contains(&live[1].name), "{text}");
         assert!(!text.contains(&live[1].value), "{text}");
-        assert_eq!(stored_config(&s.tb).await, before, "the config is unchanged");
+        assert_eq!(
+            stored_config(&s.tb).await,
+            before,
+            "the config is unchanged"
+        );
         assert_eq!(wal_entries(&s.tb).await, 1);
 
         // The rollback deletes the orphan, and only it; the config works.
@@ -703,8 +710,14 @@ async fn the_rollback_finishes_a_rotation_that_stopped_after_storing_the_new_key
         .await
         .unwrap();
     s.tb.tick(true).await.unwrap();
-    assert!(s.fake.api_key(&old.id).unwrap().deleted, "the old key is deleted");
-    assert!(!s.fake.api_key(&new_id).unwrap().deleted, "the stored key stays");
+    assert!(
+        s.fake.api_key(&old.id).unwrap().deleted,
+        "the old key is deleted"
+    );
+    assert!(
+        !s.fake.api_key(&new_id).unwrap().deleted,
+        "the stored key stays"
+    );
     assert_eq!(wal_entries(&s.tb).await, 0);
     // Once more, with the old key gone already: nothing to do, no error.
     vault_plugin_sdk::framework::wal::put_wal(s.tb.storage(), &pending)
@@ -764,7 +777,9 @@ async fn secrets_are_marked_sensitive_and_storage_is_seal_wrapped() {
         let field = schema.iter().find(|f| f.name == name).expect(name);
         assert!(field.display.sensitive, "{name} is masked in UIs");
     }
-    let paths = vault_plugin_sdk::LogicalBackend::special_paths(&backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
+    let paths = vault_plugin_sdk::LogicalBackend::special_paths(
+        &backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
+    );
     assert_eq!(paths.unauthenticated, ["login"]);
     assert_eq!(paths.seal_wrap_storage, ["config"]);
 }
