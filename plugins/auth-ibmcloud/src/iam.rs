@@ -386,7 +386,7 @@ impl Iam {
     /// Every API key of `iam_id` in `account_id`, all pages read.
     ///
     /// # Errors
-    /// When a call fails, or IAM sends more than [`LIST_MAX_PAGES`] pages.
+    /// When a call fails, or IAM sends more pages than a listing reads (100).
     pub async fn list_keys(
         &self,
         admin: &str,
