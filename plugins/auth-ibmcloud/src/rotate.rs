@@ -94,7 +94,7 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
     let new = match created {
         Ok(new) => new,
         Err(err) if err.is_refusal() => {
-            delete_wal(req.storage(), &wal_id).await?;
+            forget(&req, &wal_id).await;
             return Err(err.into());
         }
         Err(err) => {
