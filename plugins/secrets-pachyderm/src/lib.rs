@@ -25,6 +25,7 @@ mod pachd;
 mod revoke;
 mod robot;
 mod rotate;
+mod token;
 mod version;
 
 use std::sync::Mutex;
