@@ -40,7 +40,8 @@
 //!   UNIMPLEMENTED "the auth service is not activated".
 //!
 //! Knobs for failures: [`FakePachd::fail`] answers a call (or every call)
-//! with a given status, [`FakePachd::set_delay`] answers slowly,
+//! with a given status, [`FakePachd::set_delay`] answers slowly (and
+//! [`FakePachd::set_call_delay`] one call slowly),
 //! [`FakePachd::stop`] and [`FakePachd::resume`] take the server off its port
 //! and back. [`FakePachd::start_tls`] serves TLS with a certificate for
 //! `localhost` and `127.0.0.1` from a CA made for the fake
@@ -138,6 +139,8 @@ struct State {
     /// A failure per call; the `None` key fails every call.
     failures: HashMap<Option<Rpc>, (Code, String)>,
     delay: Duration,
+    /// Delays of single calls, on top of `delay`.
+    call_delays: HashMap<Rpc, Duration>,
     /// How long a mint's or a restore's answer waits after the token exists.
     answer_delay: Duration,
     auth_active: bool,
@@ -162,7 +165,7 @@ impl Shared {
         let delay = {
             let mut state = self.lock();
             *state.calls.entry(rpc).or_default() += 1;
-            state.delay
+            state.delay + state.call_delays.get(&rpc).copied().unwrap_or_default()
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -508,6 +511,7 @@ impl FakePachd {
             roles: HashMap::new(),
             failures: HashMap::new(),
             delay: Duration::ZERO,
+            call_delays: HashMap::new(),
             answer_delay: Duration::ZERO,
             auth_active: true,
             root_token_from_env: false,
@@ -701,6 +705,12 @@ impl FakePachd {
     /// Waits `delay` before answering each call.
     pub fn set_delay(&self, delay: Duration) {
         self.shared.lock().delay = delay;
+    }
+
+    /// Waits `delay` before answering each call of `rpc` (on top of
+    /// [`FakePachd::set_delay`]); zero answers it at once again.
+    pub fn set_call_delay(&self, rpc: Rpc, delay: Duration) {
+        self.shared.lock().call_delays.insert(rpc, delay);
     }
 
     /// Whether auth is activated (it is from the start); without it every

@@ -137,7 +137,10 @@ async fn restoring_needs_cluster_admin_and_a_future_expiry() {
             needs: Some(Permission::RestoreTokens)
         }
     );
-    assert!(err.to_string().contains("CLUSTER_AUTH_RESTORE_TOKEN"), "{err}");
+    assert!(
+        err.to_string().contains("CLUSTER_AUTH_RESTORE_TOKEN"),
+        "{err}"
+    );
     assert_eq!(fake.live_tokens_of("robot:ci"), 0);
 
     // pachd's answer to a past expiry is its answer to an expired caller
