@@ -220,12 +220,12 @@ fn a_non_robot_subject_is_refused_with_a_clear_400() {
     }
     let stderr = setup.bao_err(&["write", "-f", "pachyderm/login/robot:ci"]);
     assert!(stderr.contains("write login/ci"), "{stderr}");
-    assert_eq!(
-        setup
-            .fake
-            .calls(integration_tests::fake_pachd::Rpc::GetRobotToken),
-        0
-    );
+    for rpc in [
+        integration_tests::fake_pachd::Rpc::RestoreAuthToken,
+        integration_tests::fake_pachd::Rpc::GetRobotToken,
+    ] {
+        assert_eq!(setup.fake.calls(rpc), 0, "{rpc:?}");
+    }
 }
 
 #[test]
