@@ -261,9 +261,10 @@ async fn register(
                 delete_wal(req.storage(), &wal_id).await?;
             }
             if let PachdError::PermissionDenied { .. } = err {
-                tracing::info!(
+                tracing::debug!(
                     robot,
-                    "the admin token may not register tokens (clusterAdmin only): pachd mints                      this one"
+                    "the admin token may not register tokens (clusterAdmin only): pachd mints \
+                     this one"
                 );
                 return Ok(None);
             }
