@@ -236,7 +236,8 @@ else
 fi
 
 # 3. Start the fake upstreams the plugins are configured against.
-FAKES="$RELEASE_DIR/fake-upstreams"
+# FAKES_BIN: another build of it (test.sh uses the debug build).
+FAKES="${FAKES_BIN:-$RELEASE_DIR/fake-upstreams}"
 [[ -x "$FAKES" ]] || die "no $FAKES: build with ./scripts/build-release.sh --workspace"
 "$FAKES" >"$DEMO_DIR/fakes.txt" 2>>"$LOG" &
 FAKES_PID=$!

@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$ROOT/scripts/arm64-toolchain.sh"
 arm64_toolchain
 if [[ $# -eq 0 ]]; then
-    set -- -p vault-plugin-sdk --lib -p secrets-balena --lib
+    set -- -p vault-plugin-sdk -p secrets-balena --lib
 fi
 # Static, so qemu needs no arm64 dynamic loader or libraries.
 RUSTFLAGS="${RUSTFLAGS:-} $ARM64_RUSTFLAGS -C target-feature=+crt-static" \

@@ -69,8 +69,13 @@ if [[ "${SKIP_LINT:-0}" != 1 ]]; then
 fi
 
 step "release build (static, $TARGET)"
-./scripts/build-release.sh --workspace
+# The plugins only: the tests crate's tools (the demo's fake-upstreams) are
+# used from the debug build the tests need anyway.
+./scripts/build-release.sh --workspace --exclude integration-tests
 export PLUGIN_TARGET_DIR="$RELEASE_DIR"
+step "debug build of the tests crate's tools (fake-upstreams for the demo)"
+cargo build --locked -p integration-tests --bins
+export FAKES_BIN="$TARGET_ROOT/debug/fake-upstreams"
 
 if [[ "${SKIP_ARM64:-0}" != 1 || "${CI:-}" == true ]]; then
     step "release build (static, $ARM64_TARGET, for the Raspberry Pi)"

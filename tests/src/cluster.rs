@@ -228,6 +228,7 @@ impl Cluster {
         let ca_cert = dir.path().join("ca.pem");
         ca.write_ca_cert(&ca_cert)?;
         let bin = bao_binary();
+        let leaks = std::sync::Arc::default();
         let mut nodes: Vec<Node> = Vec::with_capacity(NODES);
         for i in 1..=NODES {
             let home = dir.path().join(format!("node-{i}"));
@@ -253,6 +254,8 @@ impl Cluster {
                     ca_cert: Some(ca_cert.clone()),
                     home,
                     plugin_dir,
+                    // One leak registry for the cluster: a secret is a secret on every node.
+                    leak_check: std::sync::Arc::clone(&leaks),
                 },
             });
         }
@@ -505,6 +508,15 @@ impl Drop for Cluster {
     /// thrown away, so there is nothing to stop gracefully (SIGTERM would
     /// wait for each node to step down and seal, seconds each).
     fn drop(&mut self) {
+        // The plugins' OpenAPI, for the leak check below, while a node answers.
+        let openapi = if thread::panicking() {
+            None
+        } else {
+            self.nodes
+                .iter()
+                .filter(|n| n.child.is_some())
+                .find_map(|n| n.client.openapi())
+        };
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
                 signal_group(child.id() as libc::pid_t, libc::SIGKILL);
@@ -518,6 +530,10 @@ impl Drop for Cluster {
         }
         for node in &self.nodes {
             report_log_if_panicking(&node.log_path, node.port);
+        }
+        // No secret in any node's log or in a response that did not deliver it.
+        for node in &self.nodes {
+            node.client.check_leaks_at_drop(openapi.clone(), node.port);
         }
     }
 }

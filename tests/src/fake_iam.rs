@@ -19,15 +19,21 @@
 //!   endpoints up fails), access-group membership
 //!   (`HEAD /v2/groups/{group}/members/{iam_id}`: 204 or 404), and API keys
 //!   (`GET /v1/apikeys/details` by `IAM-ApiKey`, `POST /v1/apikeys`,
-//!   `DELETE /v1/apikeys/{id}`) for root rotation;
+//!   `DELETE /v1/apikeys/{id}`, and the listing
+//!   `GET /v1/apikeys?account_id=…&iam_id=…&pagesize=…&pagetoken=…`: pages of
+//!   1 to 100 keys, 20 by default, each with a `next` link while more
+//!   follow) for root rotation;
 //! - every call but the three `/identity/*` ones needs
 //!   `Authorization: Bearer <an unexpired access token the fake issued>`
-//!   (401 otherwise); an identity creates and deletes only its own keys.
+//!   (401 otherwise); an identity creates and deletes only its own keys, and
+//!   lists those of its own account's service IDs and its own.
 //!
 //! Tests can also sign tokens themselves ([`SigningKey`], [`FakeIam::sign`]),
 //! forge them ([`unsigned_token`], [`hs256_token`], a key that is not
 //! published), make a route fail or slow ([`FakeIam::fail`],
-//! [`FakeIam::set_delay`]) and count calls ([`FakeIam::hits`]).
+//! [`FakeIam::set_delay`], [`FakeIam::faults`], whose after-effect faults
+//! lose the answer of a call the fake carried out) and count calls
+//! ([`FakeIam::hits`]).
 //!
 //! The server is wiremock's, on its own thread: [`FakeIam::start`] from async
 //! code, [`FakeIam::start_blocking`] from sync tests. It stops when dropped.
@@ -315,10 +321,12 @@ pub enum Route {
     ApiKeyCreate,
     /// `DELETE /v1/apikeys/{id}`
     ApiKeyDelete,
+    /// `GET /v1/apikeys?account_id=…&iam_id=…`
+    ApiKeyList,
 }
 
 impl Route {
-    const ALL: [Route; 10] = [
+    const ALL: [Route; 11] = [
         Route::Discovery,
         Route::Keys,
         Route::Token,
@@ -329,6 +337,7 @@ impl Route {
         Route::ApiKeyDetails,
         Route::ApiKeyCreate,
         Route::ApiKeyDelete,
+        Route::ApiKeyList,
     ];
 
     /// Method and path pattern.
@@ -345,6 +354,7 @@ impl Route {
             Route::ApiKeyDetails => ("GET", "^/v1/apikeys/details$".into()),
             Route::ApiKeyCreate => ("POST", "^/v1/apikeys$".into()),
             Route::ApiKeyDelete => ("DELETE", "^/v1/apikeys/[^/]+$".into()),
+            Route::ApiKeyList => ("GET", "^/v1/apikeys$".into()),
         }
     }
 
@@ -473,9 +483,13 @@ impl FakeIam {
         for route in Route::ALL {
             let (verb, pattern) = route.pattern();
             let state = Arc::clone(&state);
+            let lost = faults.clone();
             Mock::given(method(verb))
                 .and(path_regex(pattern))
-                .respond_with(move |req: &Request| respond(&state, route, req))
+                .respond_with(move |req: &Request| {
+                    let reply = respond(&state, route, req);
+                    lost.after_effect(req).unwrap_or(reply)
+                })
                 .mount(&server)
                 .await;
         }
@@ -838,6 +852,7 @@ fn protected(
             let key = state.new_api_key(caller, &text("name"), &text("description"));
             ResponseTemplate::new(201).set_body_json(key_details(&key, true))
         }
+        Route::ApiKeyList => list_api_keys(state, req, caller),
         _ => match state
             .api_keys
             .iter_mut()
@@ -851,6 +866,90 @@ fn protected(
             None => api_error(404, "not_found", "API key not found."),
         },
     }
+}
+
+/// `GET /v1/apikeys`: one page of the live keys of `iam_id` (the caller's
+/// by default) in `account_id`, oldest first. A service ID's keys are
+/// listed for callers of its account, a user's only for the user; the
+/// `pagetoken` is the one a `next` link carried.
+fn list_api_keys(state: &State, req: &Request, caller: &Identity) -> ResponseTemplate {
+    let query: HashMap<String, String> = req.url.query_pairs().into_owned().collect();
+    let iam_id = query.get("iam_id").unwrap_or(&caller.iam_id).clone();
+    let Some(owner) = state.identities.get(&iam_id) else {
+        return api_error(404, "not_found", "The IAM ID is not known.");
+    };
+    if owner.kind == IdentityKind::User && owner.iam_id != caller.iam_id {
+        return api_error(403, "forbidden", "You cannot list the keys of that user.");
+    }
+    if owner.account_id != caller.account_id {
+        return api_error(403, "forbidden", "You cannot list keys of that account.");
+    }
+    if query
+        .get("account_id")
+        .is_some_and(|a| *a != owner.account_id)
+    {
+        return api_error(
+            400,
+            "bad_request",
+            "The account does not match the identity.",
+        );
+    }
+    let size = match query.get("pagesize").map(|p| p.parse::<usize>()) {
+        None => 20,
+        Some(Ok(size)) if (1..=100).contains(&size) => size,
+        Some(_) => return api_error(400, "bad_request", "pagesize must be 1 to 100."),
+    };
+    let offset = match query.get("pagetoken").map(|t| page_offset(t)) {
+        None => 0,
+        Some(Some(offset)) => offset,
+        Some(None) => return api_error(400, "bad_request", "The pagetoken is not valid."),
+    };
+    let keys: Vec<&FakeApiKey> = state
+        .api_keys
+        .iter()
+        .filter(|k| k.iam_id == iam_id && !k.deleted)
+        .collect();
+    let link = |offset: usize| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("account_id", &owner.account_id)
+            .append_pair("iam_id", &iam_id)
+            .append_pair("pagesize", &size.to_string());
+        if offset > 0 {
+            query.append_pair("pagetoken", &page_token(offset));
+        }
+        format!("{}/v1/apikeys?{}", state.base_url, query.finish())
+    };
+    let page: Vec<Value> = keys
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|k| key_details(k, false))
+        .collect();
+    let mut answer = json!({
+        "offset": offset,
+        "limit": size,
+        "first": link(0),
+        "apikeys": page,
+    });
+    if offset > 0 {
+        answer["previous"] = json!(link(offset.saturating_sub(size)));
+    }
+    if offset + size < keys.len() {
+        answer["next"] = json!(link(offset + size));
+    }
+    ResponseTemplate::new(200).set_body_json(answer)
+}
+
+/// The opaque page token of a listing's page at `offset`.
+fn page_token(offset: usize) -> String {
+    B64URL.encode(format!("offset:{offset}"))
+}
+
+/// The offset a page token stands for, if it is one the fake made.
+fn page_offset(token: &str) -> Option<usize> {
+    let text = String::from_utf8(B64URL.decode(token).ok()?).ok()?;
+    text.strip_prefix("offset:")?.parse().ok()
 }
 
 /// An API key as IAM describes it; `with_value` only when it was created.
@@ -906,6 +1005,7 @@ mod tests {
     use std::net::TcpStream;
 
     use super::*;
+    use crate::faults::Fault;
 
     /// One request to the fake (`Connection: close`, so the answer ends),
     /// with extra header lines; the status and the body.
@@ -1135,6 +1235,75 @@ mod tests {
         assert_eq!(delete(&old.id), 404);
         assert_eq!(fake.live_api_keys(&admin.iam_id).len(), 1);
         assert!(fake.secrets().contains(&old.value) && fake.secrets().contains(&token));
+    }
+
+    #[test]
+    fn key_listings_are_paged_and_limited_to_the_callers_account() {
+        let fake = FakeIam::start_blocking().unwrap();
+        let admin = Identity::service_id("admin", "acct-1");
+        let user = Identity::user("ann@example.com", "acct-1");
+        let foreign = Identity::service_id("foreign", "acct-2");
+        for i in [&admin, &user, &foreign] {
+            fake.add_identity(i);
+        }
+        let ids: Vec<String> = (0..5).map(|_| fake.create_api_key(&admin).id).collect();
+        fake.delete_api_key(&ids[0]);
+        fake.create_api_key(&user);
+        let token = fake.access_token(&admin);
+        let t = Some(token.as_str());
+        let list = |query: &str| get(&fake, &format!("/v1/apikeys?{query}"), t);
+        let of_admin = format!("account_id=acct-1&iam_id={}", admin.iam_id);
+
+        let (status, page) = list(&format!("{of_admin}&pagesize=3"));
+        assert_eq!(status, 200, "{page}");
+        let listed = |page: &Value| -> Vec<String> {
+            page["apikeys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(listed(&page), ids[1..4]);
+        assert!(page["apikeys"][0].get("apikey").is_none(), "no values");
+        let next = page["next"].as_str().unwrap();
+        let target = next.strip_prefix(&fake.url()).unwrap();
+        let (status, page) = get(&fake, target, t);
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(listed(&page), ids[4..]);
+        assert!(page.get("next").is_none(), "the last page: {page}");
+        // Without iam_id: the caller's own keys, 20 to a page.
+        assert_eq!(listed(&list("").1), ids[1..]);
+
+        assert_eq!(list(&format!("{of_admin}&pagesize=0")).0, 400);
+        assert_eq!(list(&format!("{of_admin}&pagesize=101")).0, 400);
+        assert_eq!(list(&format!("{of_admin}&pagetoken=made-up")).0, 400);
+        let wrong_account = format!("account_id=acct-2&iam_id={}", admin.iam_id);
+        assert_eq!(list(&wrong_account).0, 400);
+        assert_eq!(list(&format!("iam_id={}", foreign.iam_id)).0, 403);
+        assert_eq!(list(&format!("iam_id={}", user.iam_id)).0, 403);
+        assert_eq!(list("iam_id=iam-ServiceId-none").0, 404);
+        assert_eq!(get(&fake, "/v1/apikeys", None).0, 401);
+        assert_eq!(fake.hits(Route::ApiKeyList), 11);
+    }
+
+    #[test]
+    fn an_after_effect_fault_loses_the_answer_of_a_call_that_happened() {
+        let fake = FakeIam::start_blocking().unwrap();
+        let admin = Identity::service_id("admin", "acct-1");
+        fake.add_identity(&admin);
+        let token = fake.access_token(&admin);
+        fake.faults()
+            .inject_after_effect("POST", "/v1/apikeys", 1, Fault::status(500));
+        let body = json!({"name": "k", "iam_id": admin.iam_id}).to_string();
+        let (status, _) = call(&fake, "POST", "/v1/apikeys", &bearer(&token), &body);
+        assert_eq!(status, 500);
+        assert_eq!(fake.live_api_keys(&admin.iam_id).len(), 1, "created");
+        assert_eq!(fake.faults().answered(), 1);
+        // Used up: the next creation is answered.
+        let (status, _) = call(&fake, "POST", "/v1/apikeys", &bearer(&token), &body);
+        assert_eq!(status, 201);
+        assert_eq!(fake.live_api_keys(&admin.iam_id).len(), 2);
     }
 
     #[tokio::test]

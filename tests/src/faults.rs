@@ -6,7 +6,10 @@
 //! to grow its own ad-hoc knob (`fail_next`, `set_failing`...). A fake that
 //! mounts [`Faults::mock`] first gets them all; the fault answers come
 //! before the fake's own routes and change none of its state, so a call
-//! that got a fault created nothing upstream.
+//! that got a fault created nothing upstream. A fake that also asks
+//! [`Faults::after_effect`] once it acted supports the other case too: the
+//! call happened upstream, and its answer is lost
+//! ([`Faults::inject_after_effect`]).
 
 use std::time::Duration;
 
@@ -66,6 +69,15 @@ impl Fault {
     }
 }
 
+/// When a rule's fault replaces the fake's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Before the fake acts: the call changes nothing.
+    Before,
+    /// After the fake acted: the call happened, its answer is lost.
+    After,
+}
+
 /// One injected rule: the next `remaining` calls that match get `fault`.
 #[derive(Debug, Clone)]
 struct Rule {
@@ -73,11 +85,13 @@ struct Rule {
     path_part: String,
     remaining: usize,
     fault: Fault,
+    when: When,
 }
 
 impl Rule {
-    fn matches(&self, req: &Request) -> bool {
+    fn matches(&self, req: &Request, when: When) -> bool {
         self.remaining > 0
+            && self.when == when
             && self
                 .method
                 .as_deref()
@@ -108,12 +122,38 @@ impl Faults {
     /// contains `path_part` (`""`: any) answer `fault`. Rules apply in the
     /// order they were injected.
     pub fn inject(&self, method: &str, path_part: &str, count: usize, fault: Fault) {
+        self.push(method, path_part, count, fault, When::Before);
+    }
+
+    /// Like [`inject`](Self::inject), but the fake acts on the call first
+    /// (creates, deletes...) and `fault` replaces its answer: the answer of
+    /// a call that happened is lost. Only fakes that ask
+    /// [`after_effect`](Self::after_effect) support it (the fake IAM does).
+    pub fn inject_after_effect(&self, method: &str, path_part: &str, count: usize, fault: Fault) {
+        self.push(method, path_part, count, fault, When::After);
+    }
+
+    fn push(&self, method: &str, path_part: &str, count: usize, fault: Fault, when: When) {
         self.state.lock().rules.push(Rule {
             method: (method != "*").then(|| method.to_owned()),
             path_part: path_part.to_owned(),
             remaining: count,
             fault,
+            when,
         });
+    }
+
+    /// For a fake that has just acted on `req`: the answer that replaces
+    /// its own, when a rule of [`inject_after_effect`](Self::inject_after_effect)
+    /// matches (one of its calls is used up).
+    pub fn after_effect(&self, req: &Request) -> Option<ResponseTemplate> {
+        let mut s = self.state.lock();
+        let rule = s.rules.iter_mut().find(|r| r.matches(req, When::After))?;
+        rule.remaining -= 1;
+        let answer = rule.fault.answer();
+        s.rules.retain(|r| r.remaining > 0);
+        s.answered += 1;
+        Some(answer)
     }
 
     /// Removes every rule not used up yet.
@@ -130,7 +170,7 @@ impl Faults {
     /// matches, and leaves every other call to the fake.
     pub fn mock(&self) -> Mock {
         let answer = self.state.respond(|s, req| {
-            let Some(rule) = s.rules.iter_mut().find(|r| r.matches(req)) else {
+            let Some(rule) = s.rules.iter_mut().find(|r| r.matches(req, When::Before)) else {
                 // Used up between the match and the answer (a concurrent
                 // call): a plain 503 still changes nothing.
                 return Fault::status(503).answer();
@@ -143,7 +183,7 @@ impl Faults {
         });
         Mock::given(
             self.state
-                .matches(|s, req| s.rules.iter().any(|r| r.matches(req))),
+                .matches(|s, req| s.rules.iter().any(|r| r.matches(req, When::Before))),
         )
         .respond_with(answer)
         .with_priority(1)

@@ -37,6 +37,8 @@ pub mod fake_keys;
 pub mod fake_pachd;
 pub mod fake_proxmox;
 pub mod faults;
+pub mod fleet;
+pub mod leak_check;
 pub mod prod;
 pub mod test_ca;
 
@@ -50,7 +52,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,8 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Lines of server log printed when a test panics.
 const LOG_TAIL_LINES: usize = 200;
+/// File name of the server log in the server's temp dir.
+const SERVER_LOG: &str = "server.log";
 /// Attempts to start a server (a picked port can be taken by someone else).
 const START_ATTEMPTS: usize = 5;
 
@@ -250,6 +254,9 @@ pub struct BaoClient {
     /// `HOME` of every CLI run: the server's temp dir.
     home: PathBuf,
     plugin_dir: PathBuf,
+    /// Values the test registered with [`secret`](Self::secret), and
+    /// whether the leak check is off (shared by clones).
+    leak_check: Arc<Mutex<leak_check::Registered>>,
 }
 
 /// A running OpenBao dev server (`bao server -dev`), stopped on drop.
@@ -325,15 +332,19 @@ impl BaoServer {
             .context("creating temp dir for the server")?;
         let plugin_dir = dir.path().join("plugins");
         fs::create_dir(&plugin_dir).context("creating plugin dir")?;
-        let log_path = dir.path().join("server.log");
+        let log_path = dir.path().join(SERVER_LOG);
         let log = fs::File::create(&log_path).context("creating server log")?;
         let log_err = log.try_clone().context("cloning server log handle")?;
         let port = free_port()?;
         let addr = format!("http://127.0.0.1:{port}");
+        let config_path = dir.path().join("leak-check.hcl");
+        fs::write(&config_path, leak_check::audit_config(dir.path()))
+            .context("writing the audit config")?;
 
         let mut cmd = Command::new(bin);
         cmd.arg("server")
             .arg("-dev")
+            .arg(format!("-config={}", config_path.display()))
             .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .arg(format!("-dev-plugin-dir={}", plugin_dir.display()))
@@ -355,6 +366,7 @@ impl BaoServer {
             ca_cert: None,
             home: dir.path().to_path_buf(),
             plugin_dir,
+            leak_check: Arc::default(),
         };
         Ok(BaoServer {
             child,
@@ -493,6 +505,71 @@ impl BaoClient {
         cmd
     }
 
+    /// Registers `value` as a secret of this test for the leak check (see
+    /// [`leak_check`]), besides those the harness learns by itself: e.g. a
+    /// credential a fake upstream handed the plugin. Values under
+    /// [`leak_check::MIN_SECRET_LEN`] characters are ignored.
+    pub fn secret(&self, value: &str) {
+        if let Ok(mut registered) = self.leak_check.lock() {
+            registered.values.push(value.to_owned());
+        }
+    }
+
+    /// Turns the leak check at drop off, for long runs (a soak) where its
+    /// comparison of every secret with every response would take longer
+    /// than the run. Tests never call this.
+    pub fn skip_leak_check(&self) {
+        if let Ok(mut registered) = self.leak_check.lock() {
+            registered.skip = true;
+        }
+    }
+
+    /// The host's OpenAPI document of every mount
+    /// (`sys/internal/specs/openapi`), or `None` if the server does not
+    /// answer (sealed, stopped).
+    pub fn openapi(&self) -> Option<Value> {
+        let args = ["read", "sys/internal/specs/openapi"];
+        let out = self.bao_with_env(&args, &[("BAO_FORMAT", "json"), ("VAULT_FORMAT", "json")]);
+        let read: Value = serde_json::from_slice(&out.stdout).ok()?;
+        out.status.success().then(|| read["data"].clone())
+    }
+
+    /// Runs the leak check (see [`leak_check`]) over everything the server
+    /// handled so far: `Err` holds the report, which names where each
+    /// secret came from and where it was found, never the secret in full.
+    /// Every server runs it by itself when dropped; call this to look earlier.
+    pub fn leak_check(&self) -> Result<(), String> {
+        self.leak_report(self.openapi().as_ref())
+    }
+
+    /// The leak check with an OpenAPI document read beforehand (the
+    /// server's audit log and log live in its temp dir, `home`).
+    fn leak_report(&self, openapi: Option<&Value>) -> Result<(), String> {
+        let audit = read_log(&self.home.join(leak_check::AUDIT_LOG));
+        let log = read_log(&self.home.join(SERVER_LOG));
+        let explicit = self
+            .leak_check
+            .lock()
+            .map(|r| r.values.clone())
+            .unwrap_or_default();
+        leak_check::check(&audit, &log, openapi, &explicit)
+    }
+
+    /// The leak check at drop: panics with the report on a leak (keeping the
+    /// server log), unless the test is already panicking.
+    fn check_leaks_at_drop(&self, openapi: Option<Value>, port: u16) {
+        let skip = self.leak_check.lock().map(|r| r.skip).unwrap_or(false);
+        if thread::panicking() || skip {
+            return;
+        }
+        if let Err(report) = self.leak_report(openapi.as_ref()) {
+            let kept = keep_log(&self.home.join(SERVER_LOG), port)
+                .map(|p| format!("\n(server log kept at {})", p.display()))
+                .unwrap_or_default();
+            panic!("{report}{kept}");
+        }
+    }
+
     /// SIGKILL every running process of plugin `name`, as a crash would;
     /// returns their pids (the host starts a new one on the next request).
     pub fn kill_plugin(&self, name: &str) -> Vec<u32> {
@@ -588,6 +665,37 @@ impl BaoServer {
         };
         (status, value)
     }
+}
+
+impl BaoServer {
+    /// Sends a raw request body (any bytes, e.g. invalid JSON) with an
+    /// optional token; returns the status and the body text. Unlike
+    /// [`http`](Self::http) it never panics: connection errors are errors.
+    ///
+    /// # Errors
+    /// On connection or protocol errors (not on non-2xx statuses).
+    pub fn http_raw(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(u16, String)> {
+        let path = api_path(path);
+        let sock = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let headers: Vec<(&str, &str)> = token.map(|t| ("X-Vault-Token", t)).into_iter().collect();
+        http_request(sock, method, &path, &headers, body, HTTP_TIMEOUT)
+            .with_context(|| format!("HTTP {method} {path}"))
+    }
+}
+
+/// The first 300 characters of `text`, for error messages.
+pub fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(300).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 impl BaoClient {
@@ -699,8 +807,10 @@ impl BaoClient {
 
 impl Drop for BaoServer {
     fn drop(&mut self) {
+        let openapi = (!thread::panicking()).then(|| self.openapi()).flatten();
         stop_process_group(&mut self.child, libc::SIGTERM);
         report_log_if_panicking(&self.log_path, self.port);
+        self.client.check_leaks_at_drop(openapi, self.port);
     }
 }
 
@@ -791,7 +901,9 @@ fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
 
 /// Drop inherited `BAO_*`/`VAULT_*` variables (they could redirect the CLI or
 /// change the server) and point `HOME` at `home`, so token helpers never touch
-/// the user's real home.
+/// the user's real home. Sets `PLUGIN_LOG_LEVEL=debug`: the server passes its
+/// environment on to the plugins it starts, so they log at debug level into
+/// the server log, where the leak check looks.
 fn clean_env(cmd: &mut Command, home: &Path) {
     for (key, _) in env::vars_os() {
         if let Some(k) = key.to_str()
@@ -800,7 +912,7 @@ fn clean_env(cmd: &mut Command, home: &Path) {
             cmd.env_remove(&key);
         }
     }
-    cmd.env("HOME", home);
+    cmd.env("HOME", home).env("PLUGIN_LOG_LEVEL", "debug");
 }
 
 #[track_caller]
@@ -909,9 +1021,21 @@ fn http_request(
         req.push_str("Content-Type: application/json\r\n");
     }
     let _ = write!(req, "Content-Length: {}\r\n\r\n", body.len());
-    stream.write_all(req.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
+    // A server may answer before it read a large body (e.g. a DELETE's,
+    // which it ignores) and close: its answer is still there to read.
+    let sent = stream
+        .write_all(req.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .and_then(|()| stream.flush());
+    match sent {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) => {}
+        Err(e) => return Err(e).context("sending the request"),
+    }
 
     let mut raw = Vec::new();
     match stream.read_to_end(&mut raw) {

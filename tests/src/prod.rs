@@ -103,7 +103,7 @@ impl ProdServer {
             port: 0,
             config_path: dir.path().join("server.hcl"),
             extra_configs: Vec::new(),
-            log_path: dir.path().join("server.log"),
+            log_path: dir.path().join(crate::SERVER_LOG),
             unseal_key: String::new(),
             client: BaoClient {
                 bin: bao_binary(),
@@ -112,6 +112,7 @@ impl ProdServer {
                 ca_cert: Some(ca_cert),
                 home: dir.path().to_path_buf(),
                 plugin_dir,
+                leak_check: Default::default(),
             },
             dir,
         };
@@ -191,11 +192,12 @@ listener "tcp" {{
   tls_key_file = "{key}"
   tls_disable_client_certs = true
 }}
-"#,
+{audit}"#,
             plugins = self.client.plugin_dir.display(),
             raft = dir.join("raft").display(),
             cert = dir.join("server.pem").display(),
             key = dir.join("server-key.pem").display(),
+            audit = crate::leak_check::audit_config(dir),
         )
     }
 
@@ -448,10 +450,13 @@ listener "tcp" {{
 
 impl Drop for ProdServer {
     fn drop(&mut self) {
+        let running = self.child.is_some() && !std::thread::panicking();
+        let openapi = running.then(|| self.openapi()).flatten();
         if let Some(mut child) = self.child.take() {
             stop_process_group(&mut child, libc::SIGTERM);
         }
         report_log_if_panicking(&self.log_path, self.port);
+        self.client.check_leaks_at_drop(openapi, self.port);
     }
 }
 

@@ -2,14 +2,17 @@
 //! Cloud IAM: logins by access token and by API key of a service ID, a user
 //! and a trusted profile, each giving a token with an identity entity; every
 //! refused login a bare 403; key rotation at IAM; renewal and its refusals;
-//! rotate-root; config redaction; and no key or token in the server log.
+//! rotate-root, and the rollback of a rotation whose creation answer was
+//! lost or whose plugin died; config redaction; and no key or token in the
+//! server log.
 
 use std::time::Duration;
 
 use integration_tests::fake_iam::{
     FakeApiKey, FakeIam, Identity, Route, hs256_token, now_secs, unsigned_token,
 };
-use integration_tests::{BaoServer, crate_version, plugin_binary};
+use integration_tests::faults::Fault;
+use integration_tests::{BaoServer, crate_version, plugin_binary, wait_for};
 use serde_json::{Value, json};
 
 const NAME: &str = "auth-ibmcloud";
@@ -17,8 +20,12 @@ const BIN: &str = "vault-plugin-auth-ibmcloud";
 const ACCOUNT: &str = "acct-4f2e";
 const GROUP: &str = "AccessGroupId-devs";
 
+/// How long the host's rollback tick (about once a minute) may take to come.
+const ROLLBACK: Duration = Duration::from_secs(150);
+
 /// The fake IAM with the admin service ID (whose key the config holds), and
-/// OpenBao with the plugin at `auth/ibmcloud/` (debug logs) configured for it.
+/// OpenBao with the plugin at `auth/ibmcloud/` (debug logs, WAL entries
+/// rolled back from one second old) configured for it.
 struct Setup {
     fake: FakeIam,
     server: BaoServer,
@@ -40,7 +47,13 @@ impl Setup {
             &crate_version("plugins/auth-ibmcloud"),
             &["-args=--log-level=debug"],
         );
-        server.enable_auth(NAME, "ibmcloud");
+        server.bao_ok(&[
+            "auth",
+            "enable",
+            "-path=ibmcloud",
+            "-options=wal_rollback_min_age=1s",
+            NAME,
+        ]);
         server.bao_ok(&[
             "write",
             "auth/ibmcloud/config",
@@ -424,7 +437,7 @@ fn rotate_root_stores_a_new_key_before_deleting_the_old_one() {
     let live = s.fake.live_api_keys(&s.admin.iam_id);
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].id, new_id);
-    assert_eq!(live[0].name, "vault-generated-root-credential");
+    assert!(live[0].name.starts_with("vault-root-"), "{}", live[0].name);
     // The plugin works with the new key (a login needs the admin identity).
     s.login_ok(json!({"role": "dev", "token": s.fake.access_token(&app)}));
 
@@ -443,6 +456,69 @@ fn rotate_root_stores_a_new_key_before_deleting_the_old_one() {
     assert_eq!(s.fake.live_api_keys(&s.admin.iam_id).len(), 2);
     s.fake.heal(Route::ApiKeyDelete);
     assert!(s.fake.api_key(newest).is_some_and(|k| !k.deleted));
+    s.login_ok(json!({"role": "dev", "token": s.fake.access_token(&app)}));
+}
+
+#[test]
+fn keys_orphaned_by_a_lost_creation_answer_or_a_dead_plugin_are_rolled_back() {
+    let s = Setup::new();
+    let app = s.identity(Identity::service_id("app", ACCOUNT));
+    s.role("dev", &[&format!("bound_subjects={}", app.sub)]);
+    s.server
+        .bao_ok(&["write", "auth/ibmcloud/config", "timeout=2s"]);
+    let live = || s.fake.live_api_keys(&s.admin.iam_id).len();
+    let faults = s.fake.faults();
+
+    // IAM creates the key, then answers 500, or nothing in time: the
+    // operator reads that the config is unchanged and a retry is safe.
+    for fault in [Fault::status(500), Fault::Hang(Duration::from_secs(10))] {
+        faults.inject_after_effect("POST", "/v1/apikeys", 1, fault);
+        let err = s.bao_err(&["write", "-f", "auth/ibmcloud/config/rotate-root"]);
+        assert!(
+            err.contains("may have created the API key \"vault-root-")
+                && err.contains("config still holds the old key")
+                && err.contains("can be retried"),
+            "{err}"
+        );
+    }
+    // The plugin dies while IAM's answer is on its way.
+    faults.inject_after_effect(
+        "POST",
+        "/v1/apikeys",
+        1,
+        Fault::Hang(Duration::from_secs(60)),
+    );
+    let rotating = s
+        .server
+        .bao_spawn(&["write", "-f", "auth/ibmcloud/config/rotate-root"]);
+    wait_for("the third key to exist", Duration::from_secs(20), || {
+        live() == 4
+    });
+    let mut rotating = rotating;
+    assert!(!s.server.kill_plugin(NAME).is_empty(), "the plugin runs");
+    let _ = rotating.wait();
+    faults.clear();
+    assert_eq!(live(), 4, "three orphans and the configured key");
+
+    // The host's rollback tick deletes the orphans, and only them.
+    wait_for("the rollback to delete the orphans", ROLLBACK, || {
+        live() == 1
+    });
+    assert_eq!(
+        s.fake.live_api_keys(&s.admin.iam_id)[0].id,
+        s.admin_key.id,
+        "the configured key stays"
+    );
+    s.login_ok(json!({"role": "dev", "token": s.fake.access_token(&app)}));
+
+    // A retry rotates.
+    let rotated = s
+        .server
+        .bao_json(&["write", "-f", "auth/ibmcloud/config/rotate-root"]);
+    let new_id = rotated["data"]["api_key_id"].as_str().unwrap_or_default();
+    let keys = s.fake.live_api_keys(&s.admin.iam_id);
+    assert_eq!(keys.len(), 1, "{rotated}");
+    assert_eq!(keys[0].id, new_id);
     s.login_ok(json!({"role": "dev", "token": s.fake.access_token(&app)}));
 }
 

@@ -17,13 +17,30 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The variable holding the plugin's log threshold.
 pub const LOG_LEVEL_VAR: &str = "PLUGIN_LOG_LEVEL";
+
+/// The transport crates under the SDK (HTTP/2, gRPC, TLS, HTTP clients, name
+/// resolution). At debug they log every frame and poll: a plugin at debug
+/// level would write hundreds of lines per request, burying its own.
+const TRANSPORT_CRATES: &[&str] = &[
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tower",
+    "tonic",
+    "rustls",
+    "reqwest",
+    "hickory_proto",
+    "hickory_resolver",
+];
 
 /// Installs the JSON logger on stderr at `level`, or the level in
 /// `PLUGIN_LOG_LEVEL`, or info (once; later calls do nothing).
@@ -35,7 +52,24 @@ pub fn init(level: Option<LevelFilter>) {
         .with_writer(std::io::stderr)
         .with_max_level(level)
         .event_format(HclogJson)
+        .finish()
+        .with(targets(level))
         .try_init();
+}
+
+/// What is logged at `level`: everything of the plugin and the SDK, and of
+/// the [`TRANSPORT_CRATES`] at most info unless `level` is trace.
+fn targets(level: LevelFilter) -> Targets {
+    let transport = if level == LevelFilter::TRACE {
+        level
+    } else {
+        level.min(LevelFilter::INFO)
+    };
+    TRANSPORT_CRATES
+        .iter()
+        .fold(Targets::new().with_default(level), |targets, name| {
+            targets.with_target(*name, transport)
+        })
 }
 
 /// Formats events as hclog JSON lines.
@@ -189,6 +223,21 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn transport_crates_stay_at_info_unless_trace_is_asked() {
+        let debug = targets(LevelFilter::DEBUG);
+        assert!(debug.would_enable("secrets_balena::creds", &Level::DEBUG));
+        assert!(debug.would_enable("vault_plugin_sdk::backend", &Level::DEBUG));
+        assert!(!debug.would_enable("h2::codec::framed_read", &Level::DEBUG));
+        assert!(!debug.would_enable("tower::buffer::worker", &Level::DEBUG));
+        assert!(debug.would_enable("hyper_util::client", &Level::INFO));
+        let warn = targets(LevelFilter::WARN);
+        assert!(!warn.would_enable("h2", &Level::INFO));
+        assert!(!warn.would_enable("secrets_balena", &Level::INFO));
+        let trace = targets(LevelFilter::TRACE);
+        assert!(trace.would_enable("h2::codec::framed_read", &Level::TRACE));
     }
 
     #[test]

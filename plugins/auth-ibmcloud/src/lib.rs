@@ -17,6 +17,10 @@
 //!   subjects and access groups, token settings ([`roles`]);
 //! * `login` (unauthenticated): `role` and `token` or `api_key` ([`login`]).
 //!
+//! Mount option `wal_rollback_min_age` (e.g. `-options=wal_rollback_min_age=30s`,
+//! 10 minutes by default) sets how old the WAL entry of an unfinished
+//! rotate-root must be before its rollback deletes the orphaned key.
+//!
 //! ```sh
 //! bao auth enable -path=ibmcloud auth-ibmcloud
 //! bao write auth/ibmcloud/config api_key=$ADMIN_KEY account_id=$ACCOUNT
@@ -35,6 +39,7 @@ pub mod rotate;
 pub mod verify;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::{Backend, BackendType, Error, Path, Result, SetupContext, SpecialPaths};
@@ -47,13 +52,14 @@ pub struct State {
     pub links: link::Links,
 }
 
-/// Builds the backend for one mount.
-pub async fn factory(_: SetupContext) -> Result<Backend<State>> {
-    backend().map_err(Error::internal)
+/// Builds the backend for one mount, reading the mount's options.
+pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
+    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
 }
 
-/// The routes, built once per mount.
-pub fn backend() -> Result<Backend<State>, BuildError> {
+/// The routes, built once per mount; an unfinished rotate-root is rolled
+/// back once its WAL entry is `wal_rollback_min_age` old.
+pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError> {
     Backend::builder(State::default())
         .backend_type(BackendType::Credential)
         .help(
@@ -71,7 +77,9 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .synopsis("Replace the configured API key with a new one.")
                 .description(
                     "Creates a new API key for the same identity and account, stores it, \
-                     then deletes the old key. Answers with the new key's id, never the key.",
+                     then deletes the old key. Answers with the new key's id, never the key. \
+                     When IAM's answer to the creation is lost, the config is unchanged, the \
+                     key IAM may have created is deleted within minutes, and a retry is safe.",
                 )
                 .update(rotate::rotate_root),
         )
@@ -112,6 +120,8 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .update(login::login),
         )
         .auth_renew(login::renew)
+        .wal_rollback(rotate::roll_back)
+        .wal_rollback_min_age(wal_rollback_min_age)
         .invalidate(|state: Arc<State>, key: String| async move {
             if key == config::CONFIG.key() {
                 state.links.reset();

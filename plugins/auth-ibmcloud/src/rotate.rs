@@ -1,37 +1,72 @@
 //! `config/rotate-root`: replace the config's API key with a new one that
-//! only this plugin knows, without ever being left without a working key.
+//! only this plugin knows, without ever being left without a working key,
+//! and without leaving a live key at IAM that nobody knows.
 //!
 //! In order:
-//! 1. the config is written back unchanged, so a node that cannot write
-//!    storage (a standby) stops here, before anything exists at IAM, and
-//!    the host forwards the request to the active node;
-//! 2. IAM describes the current key; its account must be the configured one;
-//! 3. IAM creates a key for the same identity and account
-//!    (`vault-generated-root-credential`, `store_value: false`); the answer
-//!    must name that identity and account;
+//! 1. IAM describes the current key; its account must be the configured one;
+//! 2. a WAL entry ([`PendingRootKey`]) names the key about to be created
+//!    (`vault-root-<random>`, a name this plugin chose), its identity and
+//!    the old key. It is written before anything exists at IAM, so a node
+//!    that cannot write storage (a standby) stops here and the host
+//!    forwards the request to the active node;
+//! 3. IAM creates a key of that name for the same identity and account
+//!    (`store_value: false`); the answer must name that identity and
+//!    account;
 //! 4. the new key is exchanged for a token, proving it works;
 //! 5. the config is stored with the new key;
 //! 6. the old key is deleted. If that fails, the new key stays (it is the
 //!    one that works and is stored) and the answer warns with the old key's
-//!    id, for the operator to delete by hand.
+//!    id, for the operator to delete by hand;
+//! 7. the WAL entry is deleted.
 //!
-//! A failure in 3 to 5 deletes the new key again (best effort) and leaves
-//! the config as it was. The answer is `{"api_key_id": "<new key id>"}`.
+//! A refusal of the creation (a 4xx) created nothing: the WAL entry goes and
+//! the error says so. When the creation's answer is lost (no answer in
+//! time, a broken connection, a 5xx) IAM may have created the key all the
+//! same: the error says that the config is unchanged and that a retry is
+//! safe, and the WAL entry stays. A failure in 3 to 5 deletes the new key
+//! again (best effort) and leaves the config as it was.
+//!
+//! The rollback ([`roll_back`]), run by the host's rollback tick for an entry
+//! left behind (the plugin died, or the answer was lost), lists the
+//! identity's keys at IAM and deletes the one of the entry's name unless
+//! the config holds it; when the config does hold it (the plugin died after
+//! step 5), it finishes step 6 instead. The answer is
+//! `{"api_key_id": "<new key id>"}`.
 
 use std::sync::Arc;
 
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use vault_plugin_sdk::framework::wal::{WalKind, delete_wal, put_wal};
 use vault_plugin_sdk::{Error, Request, Response, Result};
 
 use crate::State;
-use crate::config::Config;
-use crate::iam::{Exchange, NewKey};
+use crate::config::{CONFIG, Config};
+use crate::iam::{Exchange, NewKey, ROOT_KEY_PREFIX};
 use crate::link::Link;
+
+/// A rotation under way: the key it creates (by name, chosen before the
+/// creation), whose identity it belongs to, and the key it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRootKey {
+    /// The new key's name at IAM.
+    pub name: String,
+    /// The identity the config's key belongs to.
+    pub iam_id: String,
+    /// That identity's account.
+    pub account_id: String,
+    /// The id of the key the new one replaces.
+    pub old_key_id: String,
+}
+
+impl WalKind for PendingRootKey {
+    const KIND: &'static str = "ibmcloud_root_key";
+}
 
 /// Rotates the config's API key.
 pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
     let config = Config::require(&req).await?;
-    config.save(&req).await?;
     let link = state.links.for_config(config.clone())?;
     let admin = link.admin_token().await?;
     let old = link
@@ -45,13 +80,39 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
             old.account_id, config.account_id
         )));
     }
-    let new = link
+    let pending = PendingRootKey {
+        name: new_key_name()?,
+        iam_id: old.iam_id.clone(),
+        account_id: old.account_id.clone(),
+        old_key_id: old.id.clone(),
+    };
+    let wal_id = put_wal(req.storage(), &pending).await?;
+    let created = link
         .iam
-        .create_key(&admin, &old.iam_id, &old.account_id)
-        .await?;
+        .create_key(&admin, &pending.name, &old.iam_id, &old.account_id)
+        .await;
+    let new = match created {
+        Ok(new) => new,
+        Err(err) if err.is_refusal() => {
+            forget(&req, &wal_id).await;
+            return Err(err.into());
+        }
+        Err(err) => {
+            tracing::warn!(key_name = %pending.name, error = %err, "the answer to the API key creation was lost");
+            return Err(Error::upstream(format!(
+                "{err}. IBM Cloud IAM may have created the API key {:?} all the same: the \
+                 config still holds the old key, that key (if it exists) is deleted within \
+                 minutes, and config/rotate-root can be retried",
+                pending.name
+            )));
+        }
+    };
     if let Err(err) = adopt(&req, &link, &config, &old.iam_id, &new).await {
-        if let Err(cleanup) = link.iam.delete_key(&admin, &new.details.id).await {
-            tracing::warn!(key_id = %new.details.id, error = %cleanup, "could not delete the unused new API key");
+        match link.iam.delete_key(&admin, &new.details.id).await {
+            Ok(()) => forget(&req, &wal_id).await,
+            Err(cleanup) => {
+                tracing::warn!(key_id = %new.details.id, error = %cleanup, "could not delete the unused new API key; the rollback will");
+            }
         }
         return Err(err);
     }
@@ -76,6 +137,8 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
             new.details.id, old.id
         ));
     }
+    // The operator was told about the old key: the rotation is done.
+    forget(&req, &wal_id).await;
     Ok(response)
 }
 
@@ -107,4 +170,85 @@ async fn adopt(
         ..config.clone()
     };
     rotated.save(req).await
+}
+
+/// Finishes a rotation the plugin did not see through: deletes the key of
+/// the entry's name unless the config holds it, and deletes the old key
+/// when it does. Repeating it changes nothing more.
+///
+/// # Errors
+/// When IAM cannot be asked (the entry stays for the next tick).
+pub async fn roll_back(state: Arc<State>, req: Request, pending: PendingRootKey) -> Result<()> {
+    let Some(config) = CONFIG.load(req.storage()).await? else {
+        tracing::warn!(key_name = %pending.name, "no config is stored to delete an unfinished root API key with: delete it in IBM Cloud by hand");
+        return Ok(());
+    };
+    let link = state.links.for_config(config.clone())?;
+    let admin = link.admin_token().await?;
+    let current = link
+        .iam
+        .key_details(&admin, config.api_key.expose())
+        .await?;
+    let listed = link
+        .iam
+        .list_keys(&admin, &pending.account_id, &pending.iam_id)
+        .await;
+    let keys = match listed {
+        Ok(keys) => keys,
+        // The config now names another identity or account: its key may
+        // not see these keys, and never will.
+        Err(err) if err.is_refusal() => {
+            tracing::warn!(key_name = %pending.name, error = %err, "cannot list the keys of an unfinished rotation: delete the key of that name in IBM Cloud by hand");
+            return Ok(());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut adopted = false;
+    for key in keys.iter().filter(|k| k.name == pending.name) {
+        if key.id == current.id {
+            adopted = true;
+            continue;
+        }
+        delete_unless_gone(&link, &admin, &key.id).await?;
+        tracing::info!(key_id = %key.id, key_name = %pending.name, "deleted the API key of an unfinished rotation");
+    }
+    if adopted && pending.old_key_id != current.id {
+        match link.iam.delete_key(&admin, &pending.old_key_id).await {
+            Ok(()) => {
+                tracing::info!(key_id = %pending.old_key_id, "deleted the old API key of a rotation");
+            }
+            Err(err) if err.status() == Some(404) => {}
+            Err(err) if err.is_refusal() => {
+                tracing::warn!(key_id = %pending.old_key_id, error = %err, "could not delete the old API key of a rotation: delete it in IBM Cloud by hand");
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes key `id`; one that is gone already (404) counts as deleted.
+async fn delete_unless_gone(link: &Link, admin: &str, id: &str) -> Result<()> {
+    match link.iam.delete_key(admin, id).await {
+        Err(err) if err.status() != Some(404) => Err(err.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes the WAL entry of a rotation that needs no rollback; a failure
+/// only leaves the rollback a check that finds nothing to do.
+async fn forget(req: &Request, wal_id: &str) {
+    if let Err(err) = delete_wal(req.storage(), wal_id).await {
+        tracing::warn!(error = %err, "could not delete the WAL entry of a finished rotation");
+    }
+}
+
+/// `vault-root-` and 16 random hex digits.
+fn new_key_name() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::internal("no randomness available for the new API key's name"))?;
+    let tail: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{ROOT_KEY_PREFIX}{tail}"))
 }

@@ -4,8 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use integration_tests::fake_iam::{FakeApiKey, FakeIam, Identity, Route, now_secs};
+use integration_tests::faults::Fault;
 use serde_json::{Value, json};
-use vault_plugin_sdk::framework::{Auth, TokenType};
+use vault_plugin_sdk::framework::{Auth, DEFAULT_WAL_ROLLBACK_MIN_AGE, TokenType};
 use vault_plugin_sdk::storage::Storage;
 use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;
@@ -36,7 +37,7 @@ async fn setup() -> Setup {
     fake.add_identity(&app);
     let admin_key = fake.create_api_key(&admin);
     let tb = TestBackend::with_system_view(
-        backend().unwrap(),
+        backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
         StaticSystemView {
             default_lease_ttl: Duration::from_secs(3600),
             max_lease_ttl: Duration::from_secs(86400),
@@ -352,7 +353,7 @@ async fn config_is_redacted_validated_and_kept_across_partial_writes() {
                 .unwrap_err();
         assert!(bad_request(&err).contains(want), "{data}: {err}");
     }
-    let tb = TestBackend::new(backend().unwrap());
+    let tb = TestBackend::new(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
     let err = tb
         .request(Operation::Create, "config")
         .field("account_id", ACCOUNT)
@@ -586,6 +587,158 @@ async fn rotate_root_keeps_a_working_key_at_every_step() {
     .await;
 }
 
+/// The stored config's bytes.
+async fn stored_config(tb: &Tb) -> Vec<u8> {
+    tb.storage().get("config").await.unwrap().unwrap().value
+}
+
+async fn rotate(tb: &Tb) -> Result<Response> {
+    tb.request(Operation::Update, "config/rotate-root")
+        .send()
+        .await
+}
+
+async fn wal_entries(tb: &Tb) -> usize {
+    vault_plugin_sdk::framework::wal::list_wal(tb.storage())
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn a_lost_creation_answer_is_a_clear_error_and_the_rollback_deletes_the_orphan() {
+    let s = setup().await;
+    let before = stored_config(&s.tb).await;
+    for (fault, says) in [
+        (Fault::status(500), "answered 500"),
+        (
+            Fault::Hang(Duration::from_secs(5)),
+            "no answer within the time limit",
+        ),
+    ] {
+        s.tb.request(Operation::Update, "config")
+            .field("timeout", "1s")
+            .send()
+            .await
+            .unwrap();
+        let before = stored_config(&s.tb).await;
+        // IAM creates the key, then its answer is lost.
+        s.fake
+            .faults()
+            .inject_after_effect("POST", "/v1/apikeys", 1, fault);
+        let err = rotate(&s.tb).await.unwrap_err();
+        assert_eq!(err.status(), 502, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(says)
+                && text.contains("may have created the API key \"vault-root-")
+                && text.contains("config still holds the old key")
+                && text.contains("can be retried"),
+            "{text}"
+        );
+        let live = s.fake.live_api_keys(&s.admin.iam_id);
+        assert_eq!(live.len(), 2, "the orphan exists at IAM");
+        assert!(text.contains(&live[1].name), "{text}");
+        assert!(!text.contains(&live[1].value), "{text}");
+        assert_eq!(
+            stored_config(&s.tb).await,
+            before,
+            "the config is unchanged"
+        );
+        assert_eq!(wal_entries(&s.tb).await, 1);
+
+        // The rollback deletes the orphan, and only it; the config works.
+        s.tb.tick(true).await.unwrap();
+        let live = s.fake.live_api_keys(&s.admin.iam_id);
+        assert_eq!(live.len(), 1, "the orphan is gone");
+        assert_eq!(live[0].value, s.admin_key.value, "the configured key stays");
+        assert_eq!(wal_entries(&s.tb).await, 0);
+        login_auth(
+            &s.tb,
+            json!({"role": "dev", "token": s.fake.access_token(&s.app)}),
+        )
+        .await;
+    }
+    assert_ne!(stored_config(&s.tb).await, before, "the timeout was stored");
+
+    // A refusal created nothing: no WAL entry is left for a rollback.
+    s.fake.fail(Route::ApiKeyCreate, 403);
+    let err = rotate(&s.tb).await.unwrap_err();
+    assert!(err.to_string().contains("answered 403"), "{err}");
+    assert_eq!(wal_entries(&s.tb).await, 0);
+    s.fake.heal(Route::ApiKeyCreate);
+
+    // A retry rotates; the next rollback tick changes nothing.
+    let resp = rotate(&s.tb).await.unwrap();
+    let new_id = resp.data.as_ref().unwrap()["api_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let live = s.fake.live_api_keys(&s.admin.iam_id);
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id, new_id);
+    assert!(live[0].name.starts_with("vault-root-"), "{}", live[0].name);
+    assert_eq!(wal_entries(&s.tb).await, 0);
+    s.tb.tick(true).await.unwrap();
+    assert_eq!(s.fake.live_api_keys(&s.admin.iam_id).len(), 1);
+    login_auth(
+        &s.tb,
+        json!({"role": "dev", "token": s.fake.access_token(&s.app)}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_rollback_finishes_a_rotation_that_stopped_after_storing_the_new_key() {
+    let s = setup().await;
+    let resp = rotate(&s.tb).await.unwrap();
+    let new_id = resp.data.as_ref().unwrap()["api_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new = s.fake.api_key(&new_id).unwrap();
+    // As if the plugin died after storing the new key, before deleting the
+    // old one (a key of the admin the config no longer holds).
+    let old = s.fake.create_api_key(&s.admin);
+    let pending = rotate::PendingRootKey {
+        name: new.name.clone(),
+        iam_id: s.admin.iam_id.clone(),
+        account_id: ACCOUNT.into(),
+        old_key_id: old.id.clone(),
+    };
+    vault_plugin_sdk::framework::wal::put_wal(s.tb.storage(), &pending)
+        .await
+        .unwrap();
+    s.tb.tick(true).await.unwrap();
+    assert!(
+        s.fake.api_key(&old.id).unwrap().deleted,
+        "the old key is deleted"
+    );
+    assert!(
+        !s.fake.api_key(&new_id).unwrap().deleted,
+        "the stored key stays"
+    );
+    assert_eq!(wal_entries(&s.tb).await, 0);
+    // Once more, with the old key gone already: nothing to do, no error.
+    vault_plugin_sdk::framework::wal::put_wal(s.tb.storage(), &pending)
+        .await
+        .unwrap();
+    s.tb.tick(true).await.unwrap();
+    assert_eq!(wal_entries(&s.tb).await, 0);
+    assert_eq!(s.fake.live_api_keys(&s.admin.iam_id).len(), 1);
+
+    // IAM down: the entry stays for the next tick.
+    vault_plugin_sdk::framework::wal::put_wal(s.tb.storage(), &pending)
+        .await
+        .unwrap();
+    s.fake.fail(Route::ApiKeyList, 503);
+    let _ = s.tb.tick(true).await;
+    assert_eq!(wal_entries(&s.tb).await, 1);
+    s.fake.heal(Route::ApiKeyList);
+    s.tb.tick(true).await.unwrap();
+    assert_eq!(wal_entries(&s.tb).await, 0);
+}
+
 #[tokio::test]
 async fn rotate_root_refuses_a_key_of_another_account() {
     let s = setup().await;
@@ -624,7 +777,9 @@ async fn secrets_are_marked_sensitive_and_storage_is_seal_wrapped() {
         let field = schema.iter().find(|f| f.name == name).expect(name);
         assert!(field.display.sensitive, "{name} is masked in UIs");
     }
-    let paths = vault_plugin_sdk::LogicalBackend::special_paths(&backend().unwrap());
+    let paths = vault_plugin_sdk::LogicalBackend::special_paths(
+        &backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
+    );
     assert_eq!(paths.unauthenticated, ["login"]);
     assert_eq!(paths.seal_wrap_storage, ["config"]);
 }

@@ -30,6 +30,11 @@ use crate::config::Config;
 use crate::jwt::Claims;
 use crate::session::{Login, ROLE_PREFIX, api_error, retire, secs};
 
+/// The longest session token accepted. balena's are JWTs of about 300
+/// characters; a much longer one only makes the API refuse the whoami
+/// headers (HTTP 431), which would read as balena failing.
+const MAX_TOKEN_LEN: usize = 8192;
+
 /// A role read warns when the session ends sooner than this.
 const EXPIRY_WARNING: Duration = Duration::from_secs(24 * 3600);
 
@@ -132,6 +137,12 @@ pub async fn write(
             return Err(Error::bad_request(
                 "session_token (balenaApiKey) must not be empty",
             ));
+        }
+        (Some(token), _) if token.len() > MAX_TOKEN_LEN => {
+            return Err(Error::bad_request(format!(
+                "session_token (balenaApiKey) is longer than {MAX_TOKEN_LEN} characters: \
+                 that is no balena session token; nothing was stored"
+            )));
         }
         (Some(token), _) => {
             let user = balena

@@ -51,6 +51,27 @@ async fn configured(fake: &FakeBalena) -> Kit {
     tb
 }
 
+/// Found by the server fuzzer (tests/tests/fuzz_server.rs): a role write
+/// with a huge session token answered 502 (balena refused the headers with
+/// 431). A 400 now, before balena is called, and nothing stored.
+#[tokio::test]
+async fn a_session_token_too_long_for_balena_is_a_400_and_nothing_is_stored() {
+    let (fake, tb, _) = setup().await;
+    let calls = fake.requests().len();
+    let err = tb
+        .request(Operation::Create, "role/huge")
+        .data(json!({"session_token": "x".repeat(100_000)}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::BadRequest(ref m) if m.contains("longer than 8192")),
+        "{err:?}"
+    );
+    assert_eq!(fake.requests().len(), calls, "balena was not called");
+    assert_eq!(stored_role(&tb, "huge").await, None);
+}
+
 /// As the operator's script does: `role/developer balenaApiKey=... ttl=5m max_ttl=1h`.
 async fn with_role(tb: &Kit, token: &str) {
     tb.request(Operation::Create, "role/developer")

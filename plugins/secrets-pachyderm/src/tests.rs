@@ -100,6 +100,24 @@ async fn config_is_missing_before_the_first_write() {
     assert!(bad_request(err).contains("not configured"));
 }
 
+/// Found by the server fuzzer (tests/tests/fuzz_server.rs): a config write
+/// with a 16 KB admin token answered 502 (pachd refused the headers).
+#[tokio::test]
+async fn a_config_token_too_long_to_send_is_a_400_and_nothing_is_stored() {
+    let fake = FakePachd::start().unwrap();
+    let tb = kit();
+    let long = "!".repeat(16_000);
+    let err = tb
+        .request(Operation::Create, "config")
+        .data(json!({"admin_token": long, "pachd_address": fake.address()}))
+        .send()
+        .await
+        .unwrap_err();
+    let message = bad_request(err);
+    assert!(message.contains("cannot be sent to pachd"), "{message}");
+    assert!(tb.storage().list("").await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn config_checks_the_admin_token_with_pachd_and_never_shows_it() {
     let fake = FakePachd::start().unwrap();

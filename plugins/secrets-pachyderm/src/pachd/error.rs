@@ -80,7 +80,8 @@ pub enum PachdError {
         /// The timeout.
         after: Duration,
     },
-    /// The token holds characters gRPC metadata cannot carry.
+    /// The token holds characters gRPC metadata cannot carry, or is longer
+    /// than [`super::MAX_TOKEN_LEN`].
     UnsendableToken,
     /// Any other status.
     Status {
@@ -217,9 +218,11 @@ impl fmt::Display for PachdError {
                 "pachd at {address} did not answer within {}",
                 format_duration(*after)
             ),
-            PachdError::UnsendableToken => f.write_str(
-                "the token contains characters that cannot be sent to pachd (only visible \
-                 ASCII is allowed)",
+            PachdError::UnsendableToken => write!(
+                f,
+                "the token cannot be sent to pachd: only visible ASCII without spaces is \
+                 allowed, at most {} characters",
+                super::MAX_TOKEN_LEN
             ),
             PachdError::Status { code, message } if message.is_empty() => {
                 write!(f, "pachd answered {}", code_name(*code))

@@ -38,6 +38,10 @@ pub use error::{PachdError, Permission};
 
 /// The metadata key pachd reads the caller's token from.
 const TOKEN_KEY: &str = "authn-token";
+/// The longest token sent: pachd's own are 32 characters, and gRPC servers
+/// refuse metadata past a few KiB (HTTP 431, which is no answer about the
+/// token), so a longer one is refused before calling.
+pub const MAX_TOKEN_LEN: usize = 4096;
 
 /// Who a token belongs to, as `WhoAmI` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +266,9 @@ impl Pachd {
         let mut req = Request::new(message);
         req.set_timeout(self.timeout);
         if let Some(token) = token {
+            if token.len() > MAX_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(PachdError::UnsendableToken);
+            }
             let value = MetadataValue::try_from(token).map_err(|_| PachdError::UnsendableToken)?;
             req.metadata_mut().insert(TOKEN_KEY, value);
         }

@@ -365,3 +365,18 @@ async fn a_token_grpc_cannot_carry_is_refused_before_calling() {
     assert_eq!(err, PachdError::UnsendableToken);
     assert_eq!(fake.calls(Rpc::WhoAmI), 0);
 }
+
+/// Found by the server fuzzer: a 16 KB token went out as metadata, the
+/// server refused the headers with HTTP 431, and a config write answered
+/// 502 for what is a bad token.
+#[tokio::test]
+async fn a_token_too_long_for_grpc_metadata_is_refused_before_calling() {
+    let fake = FakePachd::start().unwrap();
+    let long = "a".repeat(super::MAX_TOKEN_LEN + 1);
+    let err = client(&fake).who_am_i(&long).await.unwrap_err();
+    assert_eq!(err, PachdError::UnsendableToken);
+    assert!(err.to_string().contains("at most 4096 characters"), "{err}");
+    let spaced = client(&fake).who_am_i("two words").await.unwrap_err();
+    assert_eq!(spaced, PachdError::UnsendableToken);
+    assert_eq!(fake.calls(Rpc::WhoAmI), 0);
+}
