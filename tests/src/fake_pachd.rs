@@ -16,6 +16,15 @@
 //!   PERMISSION_DENIED; it strips a `robot:` prefix and refuses any other
 //!   colon as a plain error (UNKNOWN), as pachd does; a `ttl` above 0 makes a
 //!   token that expires, 0 or less one that never does;
+//! - pachd keeps only the SHA-256 (lowercase hex) of each token, and so
+//!   does the fake: every token a call carries is found by its hash;
+//! - `RestoreAuthToken` needs CLUSTER_AUTH_RESTORE_TOKEN, which only
+//!   `clusterAdmin` grants, else PERMISSION_DENIED; it stores the hash given
+//!   as a token of the subject given, until the expiration given (none: a
+//!   token that never expires; in the past: INTERNAL "token expiration is in
+//!   the past"); a hash it holds already is UNKNOWN "cannot overwrite
+//!   existing token with same hash". The token then authenticates as its
+//!   subject, and `RevokeAuthToken` with its value deletes it;
 //! - `WhoAmI` answers the subject and expiry of a live token;
 //! - `RevokeAuthToken` deletes one token (`number` 1, or 0 for an unknown
 //!   one). Stricter than pachd, which lets any valid token revoke any other:
@@ -31,7 +40,8 @@
 //!   UNIMPLEMENTED "the auth service is not activated".
 //!
 //! Knobs for failures: [`FakePachd::fail`] answers a call (or every call)
-//! with a given status, [`FakePachd::set_delay`] answers slowly,
+//! with a given status, [`FakePachd::set_delay`] answers slowly (and
+//! [`FakePachd::set_call_delay`] one call slowly),
 //! [`FakePachd::stop`] and [`FakePachd::resume`] take the server off its port
 //! and back. [`FakePachd::start_tls`] serves TLS with a certificate for
 //! `localhost` and `127.0.0.1` from a CA made for the fake
@@ -49,8 +59,9 @@ use std::time::{Duration, SystemTime};
 
 use pachyderm_proto::auth_v2::api_server::{Api as AuthApi, ApiServer as AuthServer};
 use pachyderm_proto::auth_v2::{
-    GetRobotTokenRequest, GetRobotTokenResponse, RevokeAuthTokenRequest, RevokeAuthTokenResponse,
-    RotateRootTokenRequest, RotateRootTokenResponse, WhoAmIRequest, WhoAmIResponse,
+    GetRobotTokenRequest, GetRobotTokenResponse, RestoreAuthTokenRequest, RestoreAuthTokenResponse,
+    RevokeAuthTokenRequest, RevokeAuthTokenResponse, RotateRootTokenRequest,
+    RotateRootTokenResponse, WhoAmIRequest, WhoAmIResponse,
 };
 use pachyderm_proto::versionpb_v2::Version;
 use pachyderm_proto::versionpb_v2::api_server::{Api as VersionApi, ApiServer as VersionServer};
@@ -85,6 +96,8 @@ pub enum Rpc {
     GetRobotToken,
     /// `/auth_v2.API/RevokeAuthToken`
     RevokeAuthToken,
+    /// `/auth_v2.API/RestoreAuthToken`
+    RestoreAuthToken,
     /// `/auth_v2.API/RotateRootToken`
     RotateRootToken,
     /// `/versionpb_v2.API/GetVersion`
@@ -94,17 +107,22 @@ pub enum Rpc {
 /// A cluster role binding of a subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Everything, including minting robot tokens and rotating the root token.
+    /// Everything, including minting robot tokens, registering tokens and
+    /// rotating the root token.
     ClusterAdmin,
     /// Minting robot tokens only.
     RobotUser,
 }
 
-/// One token the fake knows, live or expired.
+/// One token the fake knows, live or expired, stored by its hash.
 #[derive(Debug, Clone)]
 struct Token {
     subject: String,
     expires_at: Option<SystemTime>,
+    /// The token itself when the fake saw it (issued it, or was given it
+    /// by `RotateRootToken`), for the tests; `None` for a restored token,
+    /// which arrives as a hash only.
+    value: Option<String>,
 }
 
 impl Token {
@@ -115,12 +133,15 @@ impl Token {
 
 /// Everything pachd would keep in its database, plus the knobs.
 struct State {
+    /// The tokens by their hash ([`hash`]).
     tokens: HashMap<String, Token>,
     roles: HashMap<String, Role>,
     /// A failure per call; the `None` key fails every call.
     failures: HashMap<Option<Rpc>, (Code, String)>,
     delay: Duration,
-    /// How long a mint's answer waits after the token exists.
+    /// Delays of single calls, on top of `delay`.
+    call_delays: HashMap<Rpc, Duration>,
+    /// How long a mint's or a restore's answer waits after the token exists.
     answer_delay: Duration,
     auth_active: bool,
     root_token_from_env: bool,
@@ -144,7 +165,7 @@ impl Shared {
         let delay = {
             let mut state = self.lock();
             *state.calls.entry(rpc).or_default() += 1;
-            state.delay
+            state.delay + state.call_delays.get(&rpc).copied().unwrap_or_default()
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -173,7 +194,7 @@ impl State {
     fn caller(&self, token: Option<&str>) -> Result<&Token, Status> {
         let token = token.ok_or_else(|| Status::unauthenticated(NOT_SIGNED_IN))?;
         self.tokens
-            .get(token)
+            .get(&hash(token))
             .filter(|t| t.live(SystemTime::now()))
             .ok_or_else(|| Status::unauthenticated(BAD_TOKEN))
     }
@@ -203,15 +224,21 @@ impl State {
 
     fn insert(&mut self, subject: &str, ttl: Option<Duration>) -> String {
         let token = new_token();
-        self.issued.push(token.clone());
+        self.insert_value(&token, subject, ttl.map(|ttl| SystemTime::now() + ttl));
+        token
+    }
+
+    /// Stores `token` (whose value the fake knows) for `subject`.
+    fn insert_value(&mut self, token: &str, subject: &str, expires_at: Option<SystemTime>) {
+        self.issued.push(token.to_owned());
         self.tokens.insert(
-            token.clone(),
+            hash(token),
             Token {
                 subject: subject.to_owned(),
-                expires_at: ttl.map(|ttl| SystemTime::now() + ttl),
+                expires_at,
+                value: Some(token.to_owned()),
             },
         );
-        token
     }
 }
 
@@ -232,6 +259,15 @@ fn new_token() -> String {
         .fill(&mut bytes)
         .expect("system randomness");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of `token` in lowercase hex, the key pachd stores.
+pub fn hash(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn timestamp(at: SystemTime) -> prost_types::Timestamp {
@@ -288,6 +324,52 @@ impl AuthApi for Service {
         Ok(Response::new(GetRobotTokenResponse { token }))
     }
 
+    async fn restore_auth_token(
+        &self,
+        req: Request<RestoreAuthTokenRequest>,
+    ) -> Result<Response<RestoreAuthTokenResponse>, Status> {
+        let token = self.0.enter(Rpc::RestoreAuthToken, &req).await?;
+        let answer_delay = {
+            let mut state = self.0.lock();
+            state.authorize(token.as_deref(), "CLUSTER_AUTH_RESTORE_TOKEN")?;
+            let info = req.into_inner().token.ok_or_else(|| {
+                Status::invalid_argument("invalid RestoreAuthTokenRequest.Token: value is required")
+            })?;
+            // pachd turns the expiration into whole seconds from now; 0
+            // seconds left stores a token without expiry, as pachd does.
+            let expires_at = match info.expiration {
+                None => None,
+                Some(at) => {
+                    let at = SystemTime::UNIX_EPOCH
+                        + Duration::from_secs(u64::try_from(at.seconds).unwrap_or(0));
+                    let left = at
+                        .duration_since(SystemTime::now())
+                        .map_err(|_| Status::internal("token expiration is in the past"))?;
+                    (left.as_secs() > 0)
+                        .then(|| SystemTime::now() + Duration::from_secs(left.as_secs()))
+                }
+            };
+            if state.tokens.contains_key(&info.hashed_token) {
+                return Err(Status::unknown(
+                    "error restoring auth token: cannot overwrite existing token with same hash",
+                ));
+            }
+            state.tokens.insert(
+                info.hashed_token,
+                Token {
+                    subject: info.subject,
+                    expires_at,
+                    value: None,
+                },
+            );
+            state.answer_delay
+        };
+        if !answer_delay.is_zero() {
+            tokio::time::sleep(answer_delay).await;
+        }
+        Ok(Response::new(RestoreAuthTokenResponse {}))
+    }
+
     async fn revoke_auth_token(
         &self,
         req: Request<RevokeAuthTokenRequest>,
@@ -295,7 +377,7 @@ impl AuthApi for Service {
         let token = self.0.enter(Rpc::RevokeAuthToken, &req).await?;
         let mut state = self.0.lock();
         let caller = state.caller(token.as_deref())?.subject.clone();
-        let target = req.into_inner().token;
+        let target = hash(&req.into_inner().token);
         let owner = state.tokens.get(&target).map(|t| t.subject.clone());
         let has_role = state.role(&caller).is_some();
         if owner.as_ref().is_some_and(|o| *o != caller) && !has_role {
@@ -325,14 +407,7 @@ impl AuthApi for Service {
         } else {
             wanted
         };
-        state.issued.push(root_token.clone());
-        state.tokens.insert(
-            root_token.clone(),
-            Token {
-                subject: ROOT_SUBJECT.to_owned(),
-                expires_at: None,
-            },
-        );
+        state.insert_value(&root_token, ROOT_SUBJECT, None);
         Ok(Response::new(RotateRootTokenResponse { root_token }))
     }
 }
@@ -436,6 +511,7 @@ impl FakePachd {
             roles: HashMap::new(),
             failures: HashMap::new(),
             delay: Duration::ZERO,
+            call_delays: HashMap::new(),
             answer_delay: Duration::ZERO,
             auth_active: true,
             root_token_from_env: false,
@@ -539,19 +615,23 @@ impl FakePachd {
     /// The subject of `token` while it is live (not revoked or expired).
     pub fn subject_of(&self, token: &str) -> Option<String> {
         let state = self.shared.lock();
-        let found = state.tokens.get(token)?;
+        let found = state.tokens.get(&hash(token))?;
         found.live(SystemTime::now()).then(|| found.subject.clone())
     }
 
     /// When `token` expires: `None` for an unknown token, `Some(None)` for
     /// a token without expiry.
     pub fn expiry_of(&self, token: &str) -> Option<Option<SystemTime>> {
-        self.shared.lock().tokens.get(token).map(|t| t.expires_at)
+        self.shared
+            .lock()
+            .tokens
+            .get(&hash(token))
+            .map(|t| t.expires_at)
     }
 
     /// Makes `token` expire now.
     pub fn expire(&self, token: &str) {
-        if let Some(t) = self.shared.lock().tokens.get_mut(token) {
+        if let Some(t) = self.shared.lock().tokens.get_mut(&hash(token)) {
             t.expires_at = Some(SystemTime::now());
         }
     }
@@ -567,15 +647,31 @@ impl FakePachd {
             .count()
     }
 
-    /// Every live token of `subject`.
+    /// Every live token of `subject` whose value the fake knows (it issued
+    /// it, or was given it by `RotateRootToken`); a restored token arrives
+    /// as a hash only: see [`FakePachd::live_tokens_of`] and
+    /// [`FakePachd::hashes_of`].
     pub fn tokens_of(&self, subject: &str) -> Vec<String> {
+        let now = SystemTime::now();
+        self.shared
+            .lock()
+            .tokens
+            .values()
+            .filter(|t| t.subject == subject && t.live(now))
+            .filter_map(|t| t.value.clone())
+            .collect()
+    }
+
+    /// The hashes ([`hash`]) of every live token of `subject`, restored
+    /// ones included.
+    pub fn hashes_of(&self, subject: &str) -> Vec<String> {
         let now = SystemTime::now();
         self.shared
             .lock()
             .tokens
             .iter()
             .filter(|(_, t)| t.subject == subject && t.live(now))
-            .map(|(token, _)| token.clone())
+            .map(|(hash, _)| hash.clone())
             .collect()
     }
 
@@ -599,8 +695,9 @@ impl FakePachd {
         self.shared.lock().failures.clear();
     }
 
-    /// Answers `GetRobotToken` `delay` late, after the token exists (a
-    /// crash of the caller in between leaves it orphaned).
+    /// Answers `GetRobotToken` and `RestoreAuthToken` `delay` late, after
+    /// the token exists (a crash of the caller in between leaves it
+    /// orphaned).
     pub fn set_answer_delay(&self, delay: Duration) {
         self.shared.lock().answer_delay = delay;
     }
@@ -608,6 +705,12 @@ impl FakePachd {
     /// Waits `delay` before answering each call.
     pub fn set_delay(&self, delay: Duration) {
         self.shared.lock().delay = delay;
+    }
+
+    /// Waits `delay` before answering each call of `rpc` (on top of
+    /// [`FakePachd::set_delay`]); zero answers it at once again.
+    pub fn set_call_delay(&self, rpc: Rpc, delay: Duration) {
+        self.shared.lock().call_delays.insert(rpc, delay);
     }
 
     /// Whether auth is activated (it is from the start); without it every

@@ -578,8 +578,8 @@ fn pachyderm_faults(server: &BaoServer) {
         (Code::ResourceExhausted, "too many requests", 429),
         (Code::Internal, "etcd is down", 502),
     ] {
-        fake.fail(Some(Rpc::GetRobotToken), code, message);
-        let calls = fake.calls(Rpc::GetRobotToken);
+        fake.fail(Some(Rpc::RestoreAuthToken), code, message);
+        let calls = fake.calls(Rpc::RestoreAuthToken);
         let (status, body) = mint();
         fake.clear_failures();
         assert_eq!(status, want, "{code:?}: {body}");
@@ -588,7 +588,7 @@ fn pachyderm_faults(server: &BaoServer) {
             "{code:?}: {body}"
         );
         assert_eq!(
-            fake.calls(Rpc::GetRobotToken),
+            fake.calls(Rpc::RestoreAuthToken),
             calls + 1,
             "a mint is made once"
         );

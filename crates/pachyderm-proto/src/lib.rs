@@ -1,6 +1,6 @@
 //! Generated protobuf and gRPC code for the few pachd calls of
 //! `secrets-pachyderm`: Pachyderm 2.x's `auth_v2.API` (WhoAmI,
-//! GetRobotToken, RevokeAuthToken, RotateRootToken) and `versionpb_v2.API`
+//! GetRobotToken, RestoreAuthToken, RevokeAuthToken, RotateRootToken) and `versionpb_v2.API`
 //! (GetVersion).
 //!
 //! Nothing here is written by hand: the `.proto` sources (ours, wire-

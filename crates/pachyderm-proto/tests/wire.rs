@@ -3,7 +3,8 @@
 //! breaks wire compatibility fails here.
 
 use pachyderm_proto::auth_v2::{
-    GetRobotTokenRequest, RevokeAuthTokenResponse, RotateRootTokenRequest, WhoAmIResponse,
+    GetRobotTokenRequest, RestoreAuthTokenRequest, RevokeAuthTokenResponse, RotateRootTokenRequest,
+    TokenInfo, WhoAmIResponse,
 };
 use pachyderm_proto::versionpb_v2::Version;
 use prost::Message;
@@ -23,6 +24,22 @@ fn requests_use_pachds_field_numbers() {
         root_token: "t".into(),
     };
     assert_eq!(rotate.encode_to_vec(), [0x0a, 1, b't']);
+    let restore = RestoreAuthTokenRequest {
+        token: Some(TokenInfo {
+            subject: "r".into(),
+            expiration: Some(prost_types::Timestamp {
+                seconds: 5,
+                nanos: 0,
+            }),
+            hashed_token: "h".into(),
+        }),
+    };
+    // token = 1 (TokenInfo: subject = 1, expiration = 2 (seconds = 1),
+    // hashed_token = 3).
+    assert_eq!(
+        restore.encode_to_vec(),
+        [0x0a, 10, 0x0a, 1, b'r', 0x12, 2, 0x08, 5, 0x1a, 1, b'h']
+    );
 }
 
 #[test]

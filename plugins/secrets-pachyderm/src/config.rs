@@ -31,9 +31,9 @@ const CONFIG: Entry<Config> = Entry::new("config");
 /// not send is kept; a create applies the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Fields, Serialize, Deserialize)]
 pub struct Config {
-    /// A pachd token with the robot-token permission (roles clusterAdmin or
-    /// robotUser), e.g. the root token. Checked with pachd (WhoAmI) when
-    /// written; never returned.
+    /// A pachd token of a clusterAdmin, e.g. the root token (a robotUser's
+    /// also works, but an interrupted mint may then leave a token until its
+    /// expiry). Checked with pachd (WhoAmI) when written; never returned.
     #[field(secret, required)]
     pub admin_token: Redacted<String>,
     /// pachd's gRPC address as pachctl takes it: host:port,

@@ -25,6 +25,7 @@ mod pachd;
 mod revoke;
 mod robot;
 mod rotate;
+mod token;
 mod version;
 
 use std::sync::Mutex;
@@ -82,8 +83,9 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
                 .description(
                     "pachd_address is pachd's gRPC address (host:port, grpc://host:port or \
                      grpcs://host:port; port 30650 by default); admin_token is a pachd token \
-                     with the robot-token permission (clusterAdmin or robotUser), checked with \
-                     pachd when written and never returned. ttl and max_ttl are the leases' \
+                     of a clusterAdmin (a robotUser's also works, but an interrupted mint \
+                     may then leave a token until its expiry), checked with pachd when \
+                     written and never returned. ttl and max_ttl are the leases' \
                      TTLs; a minted token expires in pachd at the lease's max TTL. Revoking \
                      leases needs the config: delete it only after every lease is gone.",
                 )

@@ -24,15 +24,21 @@
 //! Each robot has one spelling per form ([`crate::robot`]), so no other
 //! spelling slips past such a rule.
 //!
-//! **The token.** `GetRobotToken` mints it with the admin token, with a
-//! lifetime in pachd of the lease's max TTL plus [`TOKEN_MARGIN`] (the
-//! time between minting and the host starting the lease): a token whose
-//! revocation is lost still dies. The answer holds the original plugin's two
-//! values, `user_token` and `pachd_address`, plus `robot` (the subject) and
-//! `token_ttl` (its lifetime in pachd, in seconds), as a secret of type
-//! `pachyderm_tokens` with a lease of the config's `ttl` (or the `ttl`
-//! asked for) within its `max_ttl`. A secrets mount cannot hand out a Vault
-//! token, so this is a leased secret rather than the original's login.
+//! **The token.** The plugin makes it (32 random hex digits, pachd's
+//! form) and registers it with `RestoreAuthToken` under the admin token:
+//! pachd stores its SHA-256 as a token of `robot:<robot>` expiring at the
+//! lease's max TTL plus [`TOKEN_MARGIN`] (the time between registering and
+//! the host starting the lease), so a token whose revocation is lost still
+//! dies. `RestoreAuthToken` needs CLUSTER_AUTH_RESTORE_TOKEN, which only
+//! `clusterAdmin` grants; with an admin token that pachd refuses it
+//! (a `robotUser`), the plugin falls back to `GetRobotToken`, where pachd
+//! chooses the token (see **WAL** for what that costs). The answer holds the
+//! original plugin's two values, `user_token` and `pachd_address`, plus
+//! `robot` (the subject) and `token_ttl` (its lifetime in pachd, in
+//! seconds), as a secret of type `pachyderm_tokens` with a lease of the
+//! config's `ttl` (or the `ttl` asked for) within its `max_ttl`. A secrets
+//! mount cannot hand out a Vault token, so this is a leased secret rather
+//! than the original's login.
 //!
 //! **Renew** extends the lease within the max TTL it had at issue (or the
 //! config's, if shorter now): pachd 2.x cannot extend a token, so a lease
@@ -41,12 +47,17 @@
 //! revoked, an unreachable pachd is an error so the host retries, and a
 //! token past its expiry is done whatever pachd says.
 //!
-//! **WAL.** An entry is written before minting (so a request on a standby
-//! with read-only storage stops before pachd is called, and is forwarded)
-//! and deleted once the token is in the lease; if the process dies in
-//! between, pachd holds a token that nothing leases. pachd cannot find a
-//! token by its robot, so the rollback can only log it; the token expires
-//! by itself at the time logged.
+//! **WAL.** An entry holding the robot, the expiry and the token is written
+//! before pachd is called (so a request on a standby with read-only storage
+//! stops before pachd is called, and is forwarded) and deleted once the
+//! token is in the lease. If the process dies in between, the rollback
+//! revokes the token with `RevokeAuthToken` (pachd finds it by its hash; a
+//! token pachd never registered counts as gone): no token is left that no
+//! lease revokes. The entry lives in the mount's storage, encrypted by the
+//! host's barrier like the lease that holds the same token. In the
+//! `GetRobotToken` fallback pachd chooses the token, and cannot find it by
+//! its robot, so the rollback of such an entry can only log it; that token
+//! expires by itself at the time logged.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -58,8 +69,8 @@ use vault_plugin_sdk::framework::wal::WalKind;
 use vault_plugin_sdk::prelude::*;
 
 use crate::config::{Config, unix_secs};
-use crate::pachd::Revoked;
-use crate::{State, robot};
+use crate::pachd::{Pachd, PachdError, Revoked};
+use crate::{State, robot, token};
 
 /// How much longer than its lease's max TTL a token lives in pachd.
 pub const TOKEN_MARGIN: Duration = Duration::from_secs(60);
@@ -95,13 +106,24 @@ impl Lease {
     }
 }
 
-/// What the rollback of an unfinished mint reports.
+/// What the rollback of an unfinished mint needs.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingMint {
     /// The robot's name.
     pub robot: String,
     /// When pachd expires the token, if it was minted (seconds since 1970).
     pub expires_at: u64,
+    /// The token the plugin made, for the rollback to revoke; `None` when
+    /// pachd chose it (`GetRobotToken`), and in entries of versions before
+    /// the plugin made its tokens.
+    #[serde(default)]
+    pub token: Option<Redacted<String>>,
+}
+
+impl PendingMint {
+    fn expired(&self) -> bool {
+        unix_secs(SystemTime::now()) >= self.expires_at
+    }
 }
 
 impl WalKind for PendingMint {
@@ -161,24 +183,11 @@ async fn mint(
     let (ttl, max_ttl) = config.lease_ttls(req, ttl).await?;
     let token_ttl = max_ttl + TOKEN_MARGIN;
     let expires_at = unix_secs(SystemTime::now()) + token_ttl.as_secs();
-    let pending = PendingMint {
-        robot: robot.to_owned(),
-        expires_at,
+    let (token, wal_id) = match register(req, &pachd, &config, robot, expires_at).await? {
+        Some(registered) => registered,
+        None => mint_in_pachd(req, &pachd, &config, robot, expires_at, token_ttl).await?,
     };
-    let wal_id = put_wal(req.storage(), &pending).await?;
-    let token = match pachd
-        .get_robot_token(config.admin_token(), robot, token_ttl)
-        .await
-    {
-        Ok(token) => token,
-        Err(err) => {
-            // A refusal minted nothing; otherwise the rollback reports it.
-            if err.is_refusal() {
-                delete_wal(req.storage(), &wal_id).await?;
-            }
-            return Err(err.context(format!("minting a token for robot:{robot}")));
-        }
-    };
+    let token = token.expose().clone();
     let lease = Lease {
         user_token: Redacted::new(token.clone()),
         robot: robot.to_owned(),
@@ -217,6 +226,80 @@ async fn mint(
                 tracing::warn!(robot, error = %revoke_err, "could not revoke a token that was minted but not leased; it expires by itself");
             }
             Err(err)
+        }
+    }
+}
+
+/// Makes a token of `robot` and registers it with pachd
+/// (`RestoreAuthToken`), behind a WAL entry that holds it. Returns the token
+/// and the entry's id, or `None` when the admin token may not register
+/// tokens (nothing was made in pachd then, and no entry is left).
+async fn register(
+    req: &Request,
+    pachd: &Pachd,
+    config: &Config,
+    robot: &str,
+    expires_at: u64,
+) -> Result<Option<(Redacted<String>, String)>> {
+    let token = token::random()?;
+    let pending = PendingMint {
+        robot: robot.to_owned(),
+        expires_at,
+        token: Some(token.clone()),
+    };
+    let wal_id = put_wal(req.storage(), &pending).await?;
+    let expires = SystemTime::UNIX_EPOCH + Duration::from_secs(expires_at);
+    let subject = format!("robot:{robot}");
+    match pachd
+        .restore_token(config.admin_token(), &token, &subject, expires)
+        .await
+    {
+        Ok(()) => Ok(Some((token, wal_id))),
+        Err(err) => {
+            // A refusal registered nothing; otherwise the rollback revokes.
+            if err.is_refusal() {
+                delete_wal(req.storage(), &wal_id).await?;
+            }
+            if let PachdError::PermissionDenied { .. } = err {
+                tracing::debug!(
+                    robot,
+                    "the admin token may not register tokens (clusterAdmin only): pachd mints \
+                     this one"
+                );
+                return Ok(None);
+            }
+            Err(err.context(format!("registering a token for robot:{robot}")))
+        }
+    }
+}
+
+/// Has pachd mint a token of `robot` (`GetRobotToken`), behind a WAL entry
+/// that can only report it. Returns the token and the entry's id.
+async fn mint_in_pachd(
+    req: &Request,
+    pachd: &Pachd,
+    config: &Config,
+    robot: &str,
+    expires_at: u64,
+    token_ttl: Duration,
+) -> Result<(Redacted<String>, String)> {
+    let pending = PendingMint {
+        robot: robot.to_owned(),
+        expires_at,
+        token: None,
+    };
+    let wal_id = put_wal(req.storage(), &pending).await?;
+    match pachd
+        .get_robot_token(config.admin_token(), robot, token_ttl)
+        .await
+    {
+        Ok(token) => Ok((Redacted::new(token), wal_id)),
+        Err(err) => {
+            // A refusal minted nothing; otherwise the rollback reports it.
+            if err.is_refusal() {
+                delete_wal(req.storage(), &wal_id).await?;
+            }
+            Err(err.context(format!("minting a token for robot:{robot}")))
         }
     }
 }
@@ -276,14 +359,45 @@ async fn revoke(state: Arc<State>, req: Request, lease: Lease) -> Result<Respons
     Ok(Response::empty())
 }
 
-/// Reports a mint that did not reach a lease: the token, if pachd minted
-/// one, cannot be found without its value and expires by itself.
-pub async fn roll_back(_: Arc<State>, _: Request, pending: PendingMint) -> Result<()> {
-    tracing::warn!(
-        robot = %pending.robot,
-        expires_at = pending.expires_at,
-        "a token mint was interrupted: pachd may hold a token of this robot that no lease \
-         revokes; it expires by itself at expires_at (seconds since 1970)"
-    );
+/// Undoes a mint that did not reach a lease: revokes the token the plugin
+/// made (gone or never registered is done), or, for a token pachd chose,
+/// reports it; that one expires by itself.
+pub async fn roll_back(state: Arc<State>, req: Request, pending: PendingMint) -> Result<()> {
+    let robot = &pending.robot;
+    let Some(token) = &pending.token else {
+        tracing::warn!(
+            robot = %robot,
+            expires_at = pending.expires_at,
+            "a token mint was interrupted: pachd may hold a token of this robot that no lease \
+             revokes; it expires by itself at expires_at (seconds since 1970)"
+        );
+        return Ok(());
+    };
+    if pending.expired() {
+        return Ok(());
+    }
+    let Some(config) = Config::get(&req).await? else {
+        return Err(Error::internal(format!(
+            "the mount has no config, so the token of robot:{robot} from an interrupted mint \
+             cannot be revoked in pachd: write pachd_address and admin_token to config again"
+        )));
+    };
+    match config
+        .pachd(&state)?
+        .revoke_token(config.admin_token(), token.expose())
+        .await
+    {
+        Ok(Revoked::Now) => {
+            tracing::info!(robot = %robot, "revoked the token of an interrupted mint");
+        }
+        Ok(Revoked::AlreadyGone) => {
+            tracing::info!(robot = %robot, "an interrupted mint left no token in pachd");
+        }
+        Err(err) => {
+            return Err(Error::upstream(format!(
+                "revoking the token of an interrupted mint of robot:{robot}: {err}"
+            )));
+        }
+    }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Which subjects tokens are minted for: robot users only, the one kind of
-//! token Pachyderm 2.x's API issues (`GetRobotToken`).
+//! token Pachyderm 2.x's API mints on request (`GetRobotToken`; the plugin's
+//! own tokens, registered with `RestoreAuthToken`, follow the same rule).
 //!
 //! Each robot has exactly one spelling per form, so that a Vault policy
 //! that grants or denies a robot cannot be sidestepped by another spelling

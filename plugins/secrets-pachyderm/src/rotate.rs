@@ -16,13 +16,12 @@
 
 use std::sync::Arc;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::{Error, Request, Response, Result};
 
-use crate::State;
 use crate::config::Config;
 use crate::pachd::{Pachd, PachdError};
+use crate::{State, token};
 
 /// The subject of pachd's root user.
 const ROOT_SUBJECT: &str = "pach:root";
@@ -64,7 +63,7 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
             who.subject
         )));
     }
-    let new_token = random_token()?;
+    let new_token = token::random()?;
     config.pending_root_token = Some(new_token.clone());
     config.store(&req).await?;
 
@@ -117,15 +116,4 @@ fn adopt(config: &mut Config, token: Redacted<String>) {
     config.pending_root_token = None;
     config.admin_subject = ROOT_SUBJECT.to_owned();
     config.admin_token_expires_at = None;
-}
-
-/// 32 random hex digits, the form of pachd's own tokens.
-fn random_token() -> Result<Redacted<String>> {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::internal("no randomness available for a new root token"))?;
-    Ok(Redacted::new(
-        bytes.iter().map(|b| format!("{b:02x}")).collect(),
-    ))
 }

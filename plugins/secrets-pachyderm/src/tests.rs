@@ -244,6 +244,11 @@ async fn login_mints_a_robot_token_that_pachd_expires_after_the_max_ttl() {
     let (fake, tb) = setup().await;
     let (data, lease) = login(&tb, "ci").await;
     let token = user_token(&data);
+    // The plugin made the token (pachd's form) and registered its hash.
+    assert_eq!(fake.calls(Rpc::RestoreAuthToken), 1);
+    assert_eq!(fake.calls(Rpc::GetRobotToken), 0);
+    assert_eq!(token.len(), 32);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
     assert_eq!(data["pachd_address"], fake.address());
     assert_eq!(data["robot"], "robot:ci");
     assert_eq!(fake.subject_of(&token).as_deref(), Some("robot:ci"));
@@ -298,6 +303,7 @@ async fn only_robot_subjects_are_minted_in_one_spelling() {
         .await
         .unwrap_err();
     assert!(bad_request(err).contains("username"));
+    assert_eq!(fake.calls(Rpc::RestoreAuthToken), 0);
     assert_eq!(fake.calls(Rpc::GetRobotToken), 0);
     assert!(list_wal(tb.storage()).await.unwrap().is_empty());
 }
@@ -336,9 +342,10 @@ async fn a_refused_mint_says_why_and_leaves_no_wal_entry() {
 }
 
 #[tokio::test]
-async fn an_unanswered_mint_keeps_its_wal_entry_for_the_rollback() {
+async fn an_unanswered_mint_keeps_its_wal_entry_and_the_rollback_revokes_the_token() {
     let (fake, tb) = setup().await;
-    fake.set_delay(Duration::from_secs(5));
+    // pachd registers the token, then answers too late.
+    fake.set_answer_delay(Duration::from_secs(5));
     let err = tb
         .request(Operation::Update, "login/ci")
         .send()
@@ -350,15 +357,84 @@ async fn an_unanswered_mint_keeps_its_wal_entry_for_the_rollback() {
         err.to_string().contains("did not answer within 2s"),
         "{err}"
     );
-    fake.set_delay(Duration::ZERO);
+    fake.set_answer_delay(Duration::ZERO);
+    // pachd holds a token that no lease revokes...
+    let orphans = fake.hashes_of("robot:ci");
+    assert_eq!(orphans.len(), 1);
     let pending = list_wal(tb.storage()).await.unwrap();
     assert_eq!(pending.len(), 1);
     let entry = get_wal(tb.storage(), &pending[0]).await.unwrap().unwrap();
     assert_eq!(entry.kind, <login::PendingMint as WalKind>::KIND);
     assert_eq!(entry.data["robot"], "ci");
-    // The rollback reports the token (it expires by itself) and clears the entry.
+    let token = entry.data["token"].as_str().unwrap().to_owned();
+    assert_eq!(orphans, [crate::token::hash(&token)]);
+    assert_eq!(fake.subject_of(&token).as_deref(), Some("robot:ci"));
+    // ...until the rollback revokes it and clears the entry.
+    tb.tick(true).await.unwrap();
+    assert_eq!(fake.subject_of(&token), None);
+    assert_eq!(fake.live_tokens_of("robot:ci"), 0);
+    assert!(list_wal(tb.storage()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_rollback_retries_until_pachd_says_the_token_is_gone() {
+    let (fake, tb) = setup().await;
+    // The registration fails in a way that may have reached pachd.
+    fake.fail(Some(Rpc::RestoreAuthToken), Code::Unavailable, "overloaded");
+    let err = tb
+        .request(Operation::Update, "login/ci")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be reached"), "{err}");
+    assert_eq!(list_wal(tb.storage()).await.unwrap().len(), 1);
+    // pachd cannot revoke yet: the entry stays for the next tick.
+    fake.fail(Some(Rpc::RevokeAuthToken), Code::Unavailable, "overloaded");
+    let revokes = fake.calls(Rpc::RevokeAuthToken);
+    let _ = tb.tick(true).await;
+    assert_eq!(fake.calls(Rpc::RevokeAuthToken), revokes + 1);
+    assert_eq!(list_wal(tb.storage()).await.unwrap().len(), 1);
+    // pachd never held the token: gone is done.
+    fake.clear_failures();
+    tb.tick(true).await.unwrap();
+    assert_eq!(fake.calls(Rpc::RevokeAuthToken), revokes + 2);
+    assert!(list_wal(tb.storage()).await.unwrap().is_empty());
+    assert_eq!(fake.live_tokens_of("robot:ci"), 0);
+}
+
+#[tokio::test]
+async fn an_admin_token_that_may_not_register_tokens_has_pachd_mint_them() {
+    let (fake, tb) = setup().await;
+    fake.grant("user:ops", Role::RobotUser);
+    let ops = fake.issue_token("user:ops", None);
+    tb.request(Operation::Update, "config")
+        .field("admin_token", ops)
+        .send()
+        .await
+        .unwrap();
+    let (data, _) = login(&tb, "ci").await;
+    let token = user_token(&data);
+    assert_eq!(fake.calls(Rpc::RestoreAuthToken), 1);
+    assert_eq!(fake.calls(Rpc::GetRobotToken), 1);
+    assert_eq!(fake.subject_of(&token).as_deref(), Some("robot:ci"));
+    assert!(list_wal(tb.storage()).await.unwrap().is_empty());
+
+    // Interrupted there, the rollback cannot find pachd's token: it clears
+    // the entry, and the token lives until its expiry.
+    fake.set_answer_delay(Duration::from_secs(5));
+    let err = tb
+        .request(Operation::Update, "login/ci")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 504, "{err:?}");
+    fake.set_answer_delay(Duration::ZERO);
+    let pending = list_wal(tb.storage()).await.unwrap();
+    let entry = get_wal(tb.storage(), &pending[0]).await.unwrap().unwrap();
+    assert!(entry.data["token"].is_null(), "{:?}", entry.data);
     tb.tick(true).await.unwrap();
     assert!(list_wal(tb.storage()).await.unwrap().is_empty());
+    assert_eq!(fake.live_tokens_of("robot:ci"), 2);
 }
 
 #[tokio::test]

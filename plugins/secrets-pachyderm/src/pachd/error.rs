@@ -19,6 +19,8 @@ use vault_plugin_sdk::upstream::excerpt;
 pub enum Permission {
     /// `GetRobotToken`: CLUSTER_AUTH_GET_ROBOT_TOKEN.
     MintRobotTokens,
+    /// `RestoreAuthToken`: CLUSTER_AUTH_RESTORE_TOKEN.
+    RestoreTokens,
     /// `RevokeAuthToken` of someone else's token.
     RevokeTokens,
     /// `RotateRootToken`: CLUSTER_AUTH_ROTATE_ROOT_TOKEN.
@@ -31,6 +33,10 @@ impl fmt::Display for Permission {
             Permission::MintRobotTokens => {
                 "the robot-token permission (CLUSTER_AUTH_GET_ROBOT_TOKEN, granted by the \
                  clusterAdmin and robotUser roles)"
+            }
+            Permission::RestoreTokens => {
+                "the permission to register tokens (CLUSTER_AUTH_RESTORE_TOKEN, granted by the \
+                 clusterAdmin role)"
             }
             Permission::RevokeTokens => "the permission to revoke other users' tokens",
             Permission::RotateRootToken => {

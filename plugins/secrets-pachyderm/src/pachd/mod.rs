@@ -1,10 +1,11 @@
-//! The pachd client: the five calls the plugin makes to Pachyderm 2.x, over
+//! The pachd client: the six calls the plugin makes to Pachyderm 2.x, over
 //! one gRPC channel per mount.
 //!
 //! | purpose | call | token |
 //! |---|---|---|
 //! | check the admin token | `auth_v2.API/WhoAmI` | the admin token |
-//! | mint a robot token | `auth_v2.API/GetRobotToken {robot, ttl}` | the admin token |
+//! | register a robot token the plugin made | `auth_v2.API/RestoreAuthToken {token: {subject, expiration, hashed_token}}` | the admin token |
+//! | mint a robot token (admin tokens without the restore permission) | `auth_v2.API/GetRobotToken {robot, ttl}` | the admin token |
 //! | revoke a token | `auth_v2.API/RevokeAuthToken {token}` | the admin token |
 //! | rotate the root token | `auth_v2.API/RotateRootToken {root_token}` | the root token |
 //! | pachd's version | `versionpb_v2.API/GetVersion` | none |
@@ -22,12 +23,14 @@ use std::time::{Duration, SystemTime};
 
 use pachyderm_proto::auth_v2::api_client::ApiClient as AuthClient;
 use pachyderm_proto::auth_v2::{
-    GetRobotTokenRequest, RevokeAuthTokenRequest, RotateRootTokenRequest, WhoAmIRequest,
+    GetRobotTokenRequest, RestoreAuthTokenRequest, RevokeAuthTokenRequest, RotateRootTokenRequest,
+    TokenInfo, WhoAmIRequest,
 };
 use pachyderm_proto::versionpb_v2::api_client::ApiClient as VersionClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::upstream::{UpstreamSettings, grpc};
 
 pub use address::PachdAddress;
@@ -160,6 +163,36 @@ impl Pachd {
         Ok(resp.token)
     }
 
+    /// Makes pachd accept `token` (one the plugin made) as a token of
+    /// `subject` until `expires_at`, with `admin_token`. pachd receives only
+    /// the token's hash. Needs CLUSTER_AUTH_RESTORE_TOKEN (clusterAdmin).
+    pub async fn restore_token(
+        &self,
+        admin_token: &str,
+        token: &Redacted<String>,
+        subject: &str,
+        expires_at: SystemTime,
+    ) -> Result<(), PachdError> {
+        let req = self.request(
+            RestoreAuthTokenRequest {
+                token: Some(TokenInfo {
+                    subject: subject.to_owned(),
+                    expiration: Some(to_timestamp(expires_at)),
+                    hashed_token: crate::token::hash(token.expose()),
+                }),
+            },
+            Some(admin_token),
+        )?;
+        let mut client = AuthClient::new(self.channel.clone());
+        self.run(
+            client.restore_auth_token(req),
+            Some(Permission::RestoreTokens),
+            &[admin_token, token.expose()],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Revokes `token` with `admin_token`. An unknown token is
     /// [`Revoked::AlreadyGone`], not an error.
     pub async fn revoke_token(
@@ -274,6 +307,16 @@ impl Pachd {
 fn is_timeout(status: &Status) -> bool {
     status.code() == tonic::Code::DeadlineExceeded
         || (status.code() == tonic::Code::Cancelled && status.message().contains("Timeout"))
+}
+
+fn to_timestamp(at: SystemTime) -> prost_types::Timestamp {
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    prost_types::Timestamp {
+        seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(since.subsec_nanos()).unwrap_or(0),
+    }
 }
 
 fn to_system_time(ts: prost_types::Timestamp) -> Option<SystemTime> {

@@ -76,6 +76,93 @@ async fn robot_tokens_are_minted_with_their_ttl_and_revoked() {
 }
 
 #[tokio::test]
+async fn a_restored_token_authenticates_as_its_subject_until_revoked() {
+    let fake = FakePachd::start().unwrap();
+    let pachd = client(&fake);
+    let root = fake.root_token();
+    let token = crate::token::random().unwrap();
+    let expires = SystemTime::now() + Duration::from_secs(300);
+    pachd
+        .restore_token(root, &token, "robot:ci", expires)
+        .await
+        .unwrap();
+    // pachd holds the hash only, and the token works for the robot.
+    assert_eq!(
+        fake.hashes_of("robot:ci"),
+        [crate::token::hash(token.expose())]
+    );
+    let who = pachd.who_am_i(token.expose()).await.unwrap();
+    assert_eq!(who.subject, "robot:ci");
+    let left = who
+        .expires_at
+        .unwrap()
+        .duration_since(SystemTime::now())
+        .unwrap();
+    assert!(left > Duration::from_secs(290) && left <= Duration::from_secs(300));
+    // The same token twice is refused; nothing changes.
+    let err = pachd
+        .restore_token(root, &token, "robot:other", expires)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("same hash"), "{err}");
+    assert!(!err.to_string().contains(token.expose()), "{err}");
+    assert_eq!(fake.live_tokens_of("robot:other"), 0);
+
+    assert_eq!(
+        pachd.revoke_token(root, token.expose()).await.unwrap(),
+        Revoked::Now
+    );
+    assert_eq!(
+        pachd.who_am_i(token.expose()).await.unwrap_err(),
+        PachdError::Unauthenticated
+    );
+    assert_eq!(fake.live_tokens_of("robot:ci"), 0);
+}
+
+#[tokio::test]
+async fn restoring_needs_cluster_admin_and_a_future_expiry() {
+    let fake = FakePachd::start().unwrap();
+    let pachd = client(&fake);
+    let ops = fake.issue_token("user:ops", None);
+    fake.grant("user:ops", Role::RobotUser);
+    let token = crate::token::random().unwrap();
+    let later = SystemTime::now() + Duration::from_secs(60);
+    let err = pachd
+        .restore_token(&ops, &token, "robot:ci", later)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PachdError::PermissionDenied {
+            needs: Some(Permission::RestoreTokens)
+        }
+    );
+    assert!(
+        err.to_string().contains("CLUSTER_AUTH_RESTORE_TOKEN"),
+        "{err}"
+    );
+    assert_eq!(fake.live_tokens_of("robot:ci"), 0);
+
+    // pachd's answer to a past expiry is its answer to an expired caller
+    // token (INTERNAL "token expiration is in the past"); the plugin always
+    // sends an expiry a minute or more ahead.
+    let past = SystemTime::now() - Duration::from_secs(60);
+    let err = pachd
+        .restore_token(fake.root_token(), &token, "robot:ci", past)
+        .await
+        .unwrap_err();
+    assert_eq!(err, PachdError::Unauthenticated);
+    assert_eq!(fake.live_tokens_of("robot:ci"), 0);
+
+    fake.grant("user:ops", Role::ClusterAdmin);
+    pachd
+        .restore_token(&ops, &token, "robot:ci", later)
+        .await
+        .unwrap();
+    assert_eq!(fake.live_tokens_of("robot:ci"), 1);
+}
+
+#[tokio::test]
 async fn minting_needs_the_robot_token_permission() {
     let fake = FakePachd::start().unwrap();
     let pachd = client(&fake);
