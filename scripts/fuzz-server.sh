@@ -30,6 +30,9 @@ case "$length" in
        export FUZZ_CASES="$length" ;;
 esac
 export FUZZ_KEEP_GOING=1
+# A new seed each run (the CI test uses a fixed one); printed with any failure.
+export FUZZ_SEED="${FUZZ_SEED:-$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}"
+echo "fuzz-server.sh: FUZZ_SEED=$FUZZ_SEED" >&2
 
 if [[ "${NO_BUILD:-0}" != 1 ]]; then
     step "plugins: static release build ($TARGET)"

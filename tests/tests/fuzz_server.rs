@@ -29,6 +29,8 @@
 //! failure message shows. `FUZZ_CASES` (default 3000) or `FUZZ_MINUTES` sets
 //! the length; `scripts/fuzz-server.sh` runs a long one. `FUZZ_KEEP_GOING`
 //! makes a run go on after a failing case and list them all at the end.
+//! `FUZZ_SEED` picks the cases (fixed by default, so CI is repeatable; the
+//! script draws a new one and prints it).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 use integration_tests::fleet::{Fleet, Mounted};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use serde_json::{Map, Value, json};
 
 /// Cases of the bounded run (about a minute on a loaded 2-core box).
@@ -425,6 +427,15 @@ fn plugin_pids(fleet: &Fleet) -> BTreeMap<&'static str, Vec<u32>> {
         .collect()
 }
 
+/// The run's seed: `FUZZ_SEED`, else a fixed one, so the bounded run in CI
+/// sends the same cases every time (a failure there is reproducible).
+fn seed() -> u64 {
+    std::env::var("FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_2026)
+}
+
 fn length() -> (u32, Option<Duration>) {
     let minutes = std::env::var("FUZZ_MINUTES")
         .ok()
@@ -477,6 +488,8 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
     let keep_going = std::env::var_os("FUZZ_KEEP_GOING").is_some();
     let mut failures = Vec::new();
     let batch = cases.min(200);
+    let seed = seed();
+    let mut batches = 0u64;
     let mut left = cases;
     while left > 0 && deadline.is_none_or(|d| Instant::now() < d) {
         let this = batch.min(left);
@@ -487,7 +500,14 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
             max_shrink_iters: 200,
             ..Config::default()
         };
-        let mut runner = TestRunner::new(config);
+        // Each batch its own stream of the run's seed: CI repeats the same
+        // cases, a long run (scripts/fuzz-server.sh) picks a new seed.
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        key[8..16].copy_from_slice(&batches.to_le_bytes());
+        batches += 1;
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
+        let mut runner = TestRunner::new_with_rng(config, rng);
         let result = runner.run(&strategy, |case| {
             sent.set(sent.get() + 1);
             run.borrow_mut().check(&case)
@@ -500,7 +520,7 @@ fn hostile_requests_to_every_plugin_path_get_no_5xx_panic_restart_or_corruption(
                     .take(300)
                     .collect::<String>();
                 failures.push(format!(
-                    "{why}\n  minimal case: {} {:?} captures {:?} body {body}",
+                    "{why}\n  minimal case (FUZZ_SEED={seed}): {} {:?} captures {:?} body {body}",
                     case.method,
                     run.borrow().endpoints[case.endpoint].segments,
                     case.captures,

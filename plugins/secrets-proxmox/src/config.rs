@@ -79,9 +79,7 @@ pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> R
     check_name("user", &config.user)?;
     check_id("realm", &config.realm)?;
     check_id("token_id", &config.token_id)?;
-    if config.token_secret.expose().trim().is_empty() {
-        return Err(Error::bad_request("token_secret must not be empty"));
-    }
+    check_secret(config.token_secret.expose())?;
     config.proxmox_url = normalize_base_url("proxmox_url", &config.proxmox_url)?;
     let pve = config.pve(&state)?;
     match pve.version().await {
@@ -124,6 +122,26 @@ pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
     Ok(Response::empty())
 }
 
+/// The longest token secret accepted: Proxmox's are UUIDs (36 characters),
+/// and it travels in a request header, which servers cap at a few KB.
+const MAX_SECRET_LEN: usize = 256;
+
+/// A token secret: what fits in the `Authorization` header Proxmox reads,
+/// checked before any call so a bad one is a 400, never an upstream error.
+fn check_secret(secret: &str) -> Result<()> {
+    if secret.trim().is_empty() {
+        return Err(Error::bad_request("token_secret must not be empty"));
+    }
+    if secret.len() > MAX_SECRET_LEN || secret.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::bad_request(format!(
+            "token_secret must be a Proxmox token secret (a UUID): at most {MAX_SECRET_LEN} \
+             characters, without spaces or control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// A Proxmox user name: no `@`, `!`, `:`, `/`, space or control character.
 pub fn check_name(field: &str, value: &str) -> Result<()> {
     let ok = (1..=64).contains(&value.len())
@@ -142,7 +160,7 @@ pub fn check_name(field: &str, value: &str) -> Result<()> {
 /// A Proxmox realm or token id: a letter, then letters, digits, `.`, `-`, `_`.
 pub fn check_id(field: &str, value: &str) -> Result<()> {
     let mut chars = value.chars();
-    let ok = value.len() >= 2
+    let ok = (2..=64).contains(&value.len())
         && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if ok {

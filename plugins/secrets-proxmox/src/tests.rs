@@ -434,3 +434,34 @@ async fn rotate_root_stores_a_new_secret_and_an_old_proxmox_changes_nothing() {
         .unwrap();
     issue(&tb, "alice").await;
 }
+
+#[tokio::test]
+async fn a_token_secret_that_cannot_travel_in_a_header_is_a_400_before_any_call() {
+    let fake = FakeProxmox::start().unwrap();
+    let tb = TestBackend::new(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
+    let base = json!({"user": "root", "realm": "pam", "token_id": "vault",
+                      "proxmox_url": fake.url(), "insecure_skip_tls_verify": true});
+    // Found by the server fuzzer: a 500 KB secret made Proxmox answer 431 (a 502).
+    for secret in [
+        "a".repeat(257),
+        "dead beef".to_owned(),
+        "a\u{0}b".to_owned(),
+    ] {
+        let mut data = base.clone();
+        data["token_secret"] = json!(secret);
+        let err = write(&tb, "config", data).await.unwrap_err();
+        assert_eq!(err.status(), 400, "{err}");
+        assert!(err.to_string().contains("token_secret"), "{err}");
+    }
+    let mut data = base;
+    data["token_secret"] = json!("00000000-dead-beef-0000-000000000000");
+    data["token_id"] = json!(format!("v{}", "a".repeat(64)));
+    assert_eq!(write(&tb, "config", data).await.unwrap_err().status(), 400);
+    assert!(
+        tb.storage()
+            .get_json::<Value>("config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
