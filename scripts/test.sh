@@ -87,8 +87,8 @@ if [[ "${SKIP_ARM64:-0}" != 1 || "${CI:-}" == true ]]; then
     ./scripts/test-arm64.sh
 fi
 
-step "OCI tools (buildah, docker-registry) for tests/tests/oci.rs"
-install_debian_packages buildah docker-registry
+step "buildah and docker-registry (tests/tests/oci.rs), curl (deploy/openbao-unseal.sh in production.rs)"
+install_debian_packages buildah docker-registry curl
 
 step "demo smoke (./scripts/demo.sh --smoke)"
 BAO_DEMO_PORT="${BAO_DEMO_PORT:-18200}" ./scripts/demo.sh --no-build --smoke >&2
