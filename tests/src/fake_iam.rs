@@ -483,13 +483,9 @@ impl FakeIam {
         for route in Route::ALL {
             let (verb, pattern) = route.pattern();
             let state = Arc::clone(&state);
-            let lost = faults.clone();
             Mock::given(method(verb))
                 .and(path_regex(pattern))
-                .respond_with(move |req: &Request| {
-                    let reply = respond(&state, route, req);
-                    lost.after_effect(req).unwrap_or(reply)
-                })
+                .respond_with(faults.after(move |req: &Request| respond(&state, route, req)))
                 .mount(&server)
                 .await;
         }

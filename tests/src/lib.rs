@@ -36,11 +36,13 @@ pub mod fake_iam;
 pub mod fake_keys;
 pub mod fake_pachd;
 pub mod fake_proxmox;
-pub mod faults;
 pub mod fleet;
 pub mod leak_check;
 pub mod prod;
 pub mod test_ca;
+
+/// The fault switch of the fakes, from the SDK's test kit.
+pub use vault_plugin_sdk::testing::upstream::faults;
 
 use std::env;
 use std::fmt::Write as _;

@@ -92,6 +92,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut schema = Vec::new();
     let mut inits = Vec::new();
     let mut updates = Vec::new();
+    let mut redacts = parse_struct_options(&input.attrs)?;
     for field in &named.named {
         let ident = field
             .ident
@@ -107,6 +108,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             schema.push(quote!(fields.extend(<#ty as #sdk::Fields>::schema());));
             inits.push(quote!(#ident: <#ty as #sdk::Fields>::from_data(data)?));
             updates.push(quote!(<#ty as #sdk::Fields>::update_from(&mut self.#ident, data)?;));
+            redacts.push(quote!(<#ty as #sdk::Fields>::redact(&self.#ident, data);));
             continue;
         }
         let wire = options
@@ -196,6 +198,14 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         });
     }
 
+    // Only a struct with something to redact overrides the trait's default.
+    let redact = (!redacts.is_empty()).then(|| {
+        quote! {
+            fn redact(&self, data: &mut #sdk::JsonMap) {
+                #(#redacts)*
+            }
+        }
+    });
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {
@@ -220,8 +230,29 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #(#updates)*
                 ::core::result::Result::Ok(())
             }
+
+            #redact
         }
     })
+}
+
+/// Reads `#[fields(redact = path)]` on the struct: the function that takes
+/// out of a read what it must not show (`fn(&Self, &mut JsonMap)`).
+fn parse_struct_options(attrs: &[syn::Attribute]) -> syn::Result<Vec<TokenStream>> {
+    let mut redact: Option<syn::Path> = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("fields")) {
+        attr.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("redact") {
+                return Err(meta.error("unknown struct option; expected: redact"));
+            }
+            let path: syn::Path = meta.value()?.parse()?;
+            set(&meta, &mut redact, path)
+        })?;
+    }
+    Ok(redact
+        .into_iter()
+        .map(|f| quote!(#f(self, data);))
+        .collect())
 }
 
 /// The doc comment's lines, trimmed, without blank ones, joined by spaces.

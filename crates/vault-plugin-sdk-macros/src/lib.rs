@@ -32,8 +32,13 @@ use proc_macro::TokenStream;
 /// | `deprecated` | marked deprecated |
 /// | `display_name`, `display_group`, `display_value`, `edit_type` | UI hints |
 /// | `skip` | not a request field; set with `Default::default()` |
-/// | `flatten` | the field is itself a `Fields` struct (e.g. `TokenFields`); its fields join this one's |
-#[proc_macro_derive(Fields, attributes(field))]
+/// | `flatten` | the field is itself a `Fields` struct (e.g. `TokenFields`); its fields join this one's, and its `redact` applies to reads |
+///
+/// On the struct, `#[fields(redact = path::to_fn)]` names a
+/// `fn(&Self, &mut JsonMap)` that takes out of a read of the stored value
+/// what it must not show beyond the `secret` fields (which every read loses
+/// anyway); it becomes the struct's `Fields::redact`.
+#[proc_macro_derive(Fields, attributes(field, fields))]
 pub fn derive_fields(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     fields::expand(&input)

@@ -42,6 +42,7 @@ pub mod framework;
 pub mod guide;
 pub mod logging;
 pub mod prelude;
+pub mod random;
 pub mod storage;
 pub mod system_view;
 #[cfg(any(test, feature = "test-util"))]

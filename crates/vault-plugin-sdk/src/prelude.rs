@@ -3,10 +3,10 @@
 
 pub use crate::backend::{BackendType, HookContext, SetupContext, SpecialPaths};
 pub use crate::framework::fields::{Fields, Name, Redacted, Update};
-pub use crate::framework::wal::{WalKind, delete_wal, put_wal};
+pub use crate::framework::wal::{Refusal, WalGuard, WalKind, delete_wal, put_wal};
 pub use crate::framework::{
-    Alias, Auth, Backend, Operation, Path, Request, Response, Secret, SecretType, TokenFields,
-    TokenParams, merge_patch,
+    Alias, Auth, Backend, Operation, Path, Record, Request, Response, Secret, SecretType,
+    TokenFields, TokenParams, merge_patch,
 };
 pub use crate::storage::{Collection, Entry, Storage, StorageExt};
 pub use crate::{Error, Result};

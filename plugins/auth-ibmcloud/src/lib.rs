@@ -39,7 +39,6 @@ pub mod rotate;
 pub mod verify;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::{Backend, BackendType, Error, Path, Result, SetupContext, SpecialPaths};
@@ -53,13 +52,13 @@ pub struct State {
 }
 
 /// Builds the backend for one mount, reading the mount's options.
-pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
+pub async fn factory(_: SetupContext) -> Result<Backend<State>> {
+    backend().map_err(Error::internal)
 }
 
 /// The routes, built once per mount; an unfinished rotate-root is rolled
 /// back once its WAL entry is `wal_rollback_min_age` old.
-pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError> {
+pub fn backend() -> Result<Backend<State>, BuildError> {
     Backend::builder(State::default())
         .backend_type(BackendType::Credential)
         .help(
@@ -121,7 +120,6 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         )
         .auth_renew(login::renew)
         .wal_rollback(rotate::roll_back)
-        .wal_rollback_min_age(wal_rollback_min_age)
         .invalidate(|state: Arc<State>, key: String| async move {
             if key == config::CONFIG.key() {
                 state.links.reset();

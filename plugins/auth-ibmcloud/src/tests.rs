@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use integration_tests::fake_iam::{FakeApiKey, FakeIam, Identity, Route, now_secs};
 use integration_tests::faults::Fault;
 use serde_json::{Value, json};
-use vault_plugin_sdk::framework::{Auth, DEFAULT_WAL_ROLLBACK_MIN_AGE, TokenType};
+use vault_plugin_sdk::framework::{Auth, TokenType};
 use vault_plugin_sdk::storage::Storage;
 use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;
@@ -37,7 +37,7 @@ async fn setup() -> Setup {
     fake.add_identity(&app);
     let admin_key = fake.create_api_key(&admin);
     let tb = TestBackend::with_system_view(
-        backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
+        backend().unwrap(),
         StaticSystemView {
             default_lease_ttl: Duration::from_secs(3600),
             max_lease_ttl: Duration::from_secs(86400),
@@ -353,7 +353,7 @@ async fn config_is_redacted_validated_and_kept_across_partial_writes() {
                 .unwrap_err();
         assert!(bad_request(&err).contains(want), "{data}: {err}");
     }
-    let tb = TestBackend::new(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
+    let tb = TestBackend::new(backend().unwrap());
     let err = tb
         .request(Operation::Create, "config")
         .field("account_id", ACCOUNT)
@@ -777,9 +777,7 @@ async fn secrets_are_marked_sensitive_and_storage_is_seal_wrapped() {
         let field = schema.iter().find(|f| f.name == name).expect(name);
         assert!(field.display.sensitive, "{name} is masked in UIs");
     }
-    let paths = vault_plugin_sdk::LogicalBackend::special_paths(
-        &backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
-    );
+    let paths = vault_plugin_sdk::LogicalBackend::special_paths(&backend().unwrap());
     assert_eq!(paths.unauthenticated, ["login"]);
     assert_eq!(paths.seal_wrap_storage, ["config"]);
 }

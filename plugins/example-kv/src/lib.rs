@@ -26,7 +26,6 @@ pub mod upstream;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
@@ -54,12 +53,12 @@ impl Default for State {
 }
 
 /// Builds the backend for one mount, reading the mount's options.
-pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
+pub async fn factory(_: SetupContext) -> Result<Backend<State>> {
+    backend().map_err(Error::internal)
 }
 
 /// The routes, built once per mount.
-pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError> {
+pub fn backend() -> Result<Backend<State>, BuildError> {
     Backend::builder(State::default())
         .help(
             "A key/value store, roles, and dynamic keys from an upstream service: \
@@ -133,7 +132,6 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         })
         .secret(creds::secret())
         .wal_rollback(creds::roll_back)
-        .wal_rollback_min_age(wal_rollback_min_age)
         .periodic(kv::tidy)
         .initialize(info::initialize)
         .invalidate(|state: Arc<State>, key: String| async move {

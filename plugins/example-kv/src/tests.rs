@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use integration_tests::fake_keys::FakeKeyService;
 use serde_json::{Value, json};
+use vault_plugin_sdk::framework::SecretData;
 use vault_plugin_sdk::framework::wal::list_wal;
-use vault_plugin_sdk::framework::{DEFAULT_WAL_ROLLBACK_MIN_AGE, SecretData};
 use vault_plugin_sdk::storage::Storage;
 use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;
@@ -15,7 +15,7 @@ use super::*;
 
 fn kit() -> TestBackend<Backend<State>> {
     TestBackend::with_system_view(
-        backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
+        backend().unwrap(),
         StaticSystemView {
             default_lease_ttl: Duration::from_secs(600),
             max_lease_ttl: Duration::from_secs(7200),
@@ -295,7 +295,7 @@ async fn info_reports_the_system_view() {
     // A policy the host knows yields its password.
     let mut sv = StaticSystemView::default();
     sv.passwords.insert("p".into(), "generated-1".into());
-    let tb = TestBackend::with_system_view(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(), sv);
+    let tb = TestBackend::with_system_view(backend().unwrap(), sv);
     let data = tb
         .request(Operation::Read, "info")
         .field("password_policy", "p")

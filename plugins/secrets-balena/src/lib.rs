@@ -81,12 +81,12 @@ impl State {
 }
 
 /// Builds the backend for one mount, reading the mount's options.
-pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
+pub async fn factory(_: SetupContext) -> Result<Backend<State>> {
+    backend().map_err(Error::internal)
 }
 
 /// The routes, built once per mount.
-pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError> {
+pub fn backend() -> Result<Backend<State>, BuildError> {
     Backend::builder(State::default())
         .help(
             "Dynamically generates balena API keys: each read of creds/<role> mints a key \
@@ -145,7 +145,6 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         )
         .secret(creds::secret())
         .wal_rollback(creds::roll_back)
-        .wal_rollback_min_age(wal_rollback_min_age)
         .periodic(session::refresh_sessions)
         .invalidate(|state: Arc<State>, key: String| async move {
             if key == config::CONFIG.key() {

@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use integration_tests::fake_balena::FakeBalena;
 use serde_json::{Value, json};
+use vault_plugin_sdk::framework::SecretData;
 use vault_plugin_sdk::framework::wal::list_wal;
-use vault_plugin_sdk::framework::{DEFAULT_WAL_ROLLBACK_MIN_AGE, SecretData};
 use vault_plugin_sdk::storage::{Storage, StorageExt};
 use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;
@@ -22,7 +22,7 @@ const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn kit() -> Kit {
     TestBackend::with_system_view(
-        backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
+        backend().unwrap(),
         StaticSystemView {
             default_lease_ttl: Duration::from_secs(600),
             max_lease_ttl: Duration::from_secs(7200),
@@ -906,10 +906,12 @@ async fn the_wal_rollback_min_age_mount_option_is_read() {
         storage: std::sync::Arc::new(vault_plugin_sdk::storage::MemoryStorage::new()),
         system_view: std::sync::Arc::new(StaticSystemView::default()),
     };
-    let err = factory(ctx(config.clone())).await.err().unwrap();
+    // As the SDK sets a mount up: the factory, then the mount options.
+    let mount = |config| vault_plugin_sdk::backend::Factory::build(&factory, ctx(config));
+    let err = mount(config.clone()).await.err().unwrap();
     assert!(message(&err).contains("wal_rollback_min_age"), "{err:?}");
     config.insert("wal_rollback_min_age".to_owned(), "5s".to_owned());
-    assert!(factory(ctx(config)).await.is_ok());
+    assert!(mount(config).await.is_ok());
 }
 
 #[tokio::test]

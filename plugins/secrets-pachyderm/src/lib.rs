@@ -29,7 +29,6 @@ mod token;
 mod version;
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
@@ -61,12 +60,12 @@ impl State {
 }
 
 /// Builds the backend for one mount, reading the mount's options.
-pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
+pub async fn factory(_: SetupContext) -> Result<Backend<State>> {
+    backend().map_err(Error::internal)
 }
 
 /// The routes, built once per mount.
-pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError> {
+pub fn backend() -> Result<Backend<State>, BuildError> {
     Backend::builder(State::default())
         .help(
             "Mints Pachyderm robot tokens with leases: write login/<robot> for a token of \
@@ -144,7 +143,6 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         )
         .secret(login::secret())
         .wal_rollback(login::roll_back)
-        .wal_rollback_min_age(wal_rollback_min_age)
         .build()
 }
 

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 use integration_tests::fake_pachd::{FakePachd, ROOT_SUBJECT, Role, Rpc};
 use serde_json::{Value, json};
 use tonic::Code;
+use vault_plugin_sdk::framework::SecretData;
 use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::framework::wal::{WalKind, get_wal, list_wal};
-use vault_plugin_sdk::framework::{DEFAULT_WAL_ROLLBACK_MIN_AGE, SecretData};
 use vault_plugin_sdk::storage::{Storage, StorageExt};
 use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;
@@ -25,7 +25,7 @@ const MOUNT_MAX: Duration = Duration::from_secs(7200);
 
 fn kit() -> Kit {
     TestBackend::with_system_view(
-        backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
+        backend().unwrap(),
         StaticSystemView {
             default_lease_ttl: MOUNT_DEFAULT,
             max_lease_ttl: MOUNT_MAX,

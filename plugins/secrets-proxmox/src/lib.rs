@@ -29,7 +29,6 @@ mod roles;
 mod rotate;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
@@ -55,12 +54,12 @@ impl Default for State {
 }
 
 /// Builds the backend for one mount, reading the mount's options.
-pub async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
+pub async fn factory(_: SetupContext) -> Result<Backend<State>> {
+    backend().map_err(Error::internal)
 }
 
 /// The routes, built once per mount.
-pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError> {
+pub fn backend() -> Result<Backend<State>, BuildError> {
     Backend::builder(State::default())
         .help(
             "Dynamically generates Proxmox VE API tokens: each read of creds/<role> mints a \
@@ -122,7 +121,6 @@ pub fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildEr
         )
         .secret(creds::secret())
         .wal_rollback(creds::roll_back)
-        .wal_rollback_min_age(wal_rollback_min_age)
         .invalidate(|state: Arc<State>, key: String| async move {
             if key == config::CONFIG.key() {
                 state.upstream.clear();

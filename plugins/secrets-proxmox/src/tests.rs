@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use integration_tests::fake_proxmox::FakeProxmox;
 use serde_json::{Value, json};
+use vault_plugin_sdk::framework::SecretData;
 use vault_plugin_sdk::framework::wal::list_wal;
-use vault_plugin_sdk::framework::{DEFAULT_WAL_ROLLBACK_MIN_AGE, SecretData};
 use vault_plugin_sdk::storage::StorageExt;
 use vault_plugin_sdk::system_view::StaticSystemView;
 use vault_plugin_sdk::testing::TestBackend;
@@ -28,7 +28,7 @@ async fn setup() -> (FakeProxmox, Kit, String) {
     fake.grant("/vms", "alice@pve", "PVEVMUser");
     fake.grant("/storage", "alice@pve", "PVEDatastoreUser");
     let tb = TestBackend::with_system_view(
-        backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap(),
+        backend().unwrap(),
         StaticSystemView {
             max_lease_ttl: Duration::from_secs(7200),
             ..StaticSystemView::default()
@@ -73,7 +73,7 @@ fn now() -> u64 {
 async fn config_is_checked_with_proxmox_and_never_shows_the_secret() {
     let fake = FakeProxmox::start().unwrap();
     let secret = fake.add_token("root@pam", "vault", false);
-    let tb = TestBackend::new(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
+    let tb = TestBackend::new(backend().unwrap());
     // No data: the host answers 404, as for any missing entry.
     let before = tb.request(Operation::Read, "config").send().await.unwrap();
     assert!(before.data.is_none());
@@ -438,7 +438,7 @@ async fn rotate_root_stores_a_new_secret_and_an_old_proxmox_changes_nothing() {
 #[tokio::test]
 async fn a_token_secret_that_cannot_travel_in_a_header_is_a_400_before_any_call() {
     let fake = FakeProxmox::start().unwrap();
-    let tb = TestBackend::new(backend(DEFAULT_WAL_ROLLBACK_MIN_AGE).unwrap());
+    let tb = TestBackend::new(backend().unwrap());
     let base = json!({"user": "root", "realm": "pam", "token_id": "vault",
                       "proxmox_url": fake.url(), "insecure_skip_tls_verify": true});
     // Found by the server fuzzer: a 500 KB secret made Proxmox answer 431 (a 502).

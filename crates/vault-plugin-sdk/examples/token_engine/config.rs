@@ -3,12 +3,11 @@
 //!
 //! The struct is declared once and serves three ways: as the write's
 //! arguments (help text, OpenAPI, decoding), as the stored value, and, less
-//! its secrets, as the read. A write changes only the fields it sends
-//! ([`Update`]); the first one applies the defaults and insists on `url` and
-//! `admin_token`. The SDK's [`UpstreamSettings`] brings `ca_cert`,
-//! `insecure_skip_tls_verify`, `timeout`, `proxy_server` and `http_headers`.
-
-use std::sync::Arc;
+//! its secrets, as the read. The SDK generates the handlers ([`Record`]): a
+//! write changes only the fields it sends, the first one applies the
+//! defaults and insists on `url` and `admin_token`. The SDK's
+//! [`UpstreamSettings`] brings `ca_cert`, `insecure_skip_tls_verify`,
+//! `timeout`, `proxy_server` and `http_headers`.
 
 use serde::{Deserialize, Serialize};
 use vault_plugin_sdk::prelude::*;
@@ -17,7 +16,7 @@ use vault_plugin_sdk::upstream::{UpstreamSettings, normalize_base_url};
 use crate::State;
 use crate::api::TokenApi;
 
-/// Where the config is stored (the `invalidate` hook watches this key).
+/// Where the config is stored.
 pub const CONFIG: Entry<Config> = Entry::new("config");
 
 /// The mount's configuration, as written and as stored.
@@ -29,10 +28,24 @@ pub struct Config {
     /// The admin token that creates and deletes tokens. Never returned.
     #[field(secret, required)]
     pub admin_token: Redacted<String>,
-    /// How the token API is reached.
+    /// How the token API is reached (a read shows whether a CA is set, not
+    /// its PEM, and no proxy password or header value).
     #[field(flatten)]
     #[serde(flatten)]
     pub upstream: UpstreamSettings,
+}
+
+impl Record<State> for Config {
+    /// Refuses a config that cannot work, before storing it.
+    async fn check(&mut self, state: &State, _: &Request) -> Result<()> {
+        self.url = normalize_base_url("url", &self.url)?;
+        if self.admin_token.expose().trim().is_empty() {
+            return Err(Error::bad_request("admin_token must not be empty"));
+        }
+        // Building the client now makes a bad ca_cert or proxy a 400 here,
+        // rather than at the first creds read.
+        self.api(state).map(drop)
+    }
 }
 
 impl Config {
@@ -48,40 +61,4 @@ impl Config {
         let http = state.upstream.client(&self.url, &self.upstream)?;
         Ok(TokenApi::new(http, self.admin_token.expose()))
     }
-}
-
-/// Whether the mount has a config (create or update?).
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    CONFIG.exists(req.storage()).await
-}
-
-/// Creates or updates the config.
-pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
-    let mut config = update.apply(CONFIG.load(req.storage()).await?)?;
-    config.url = normalize_base_url("url", &config.url)?;
-    if config.admin_token.expose().trim().is_empty() {
-        return Err(Error::bad_request("admin_token must not be empty"));
-    }
-    // Building the client now makes a bad ca_cert or proxy a 400 here,
-    // rather than at the first creds read.
-    config.api(&state)?;
-    CONFIG.save(req.storage(), &config).await?;
-    Ok(Response::empty())
-}
-
-/// Shows the config: the URL and the settings, but not the admin token,
-/// the CA's PEM, the proxy's password or the extra headers' values.
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let Some(config) = CONFIG.load(req.storage()).await? else {
-        return Ok(Response::empty()); // 404, like any missing entry
-    };
-    let mut data = config.upstream.read_data();
-    data.insert("url".into(), config.url.into());
-    Response::json(&data)
-}
-
-/// Removes the config; leases issued with it can no longer be revoked.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    CONFIG.delete(req.storage()).await?;
-    Ok(Response::empty())
 }

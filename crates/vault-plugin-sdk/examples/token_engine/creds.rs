@@ -14,10 +14,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use vault_plugin_sdk::prelude::*;
+use vault_plugin_sdk::random;
 
 use crate::State;
 use crate::config::Config;
@@ -58,25 +58,14 @@ pub fn secret() -> Secret<State, IssuedToken> {
 
 /// Issues a token for the role in the path.
 pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Result<Response> {
-    let role = ROLES
-        .load(req.storage(), &role_name)
-        .await?
-        .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
+    let role = ROLES.require(req.storage(), &role_name).await?;
     let api = Config::load(&req).await?.api(&state)?;
-    let name = format!("{}-{role_name}-{}", role.name_prefix, random_hex()?);
+    let name = format!("{}-{role_name}-{}", role.name_prefix, random::hex(8)?);
 
-    let wal_id = put_wal(req.storage(), &PendingToken { name: name.clone() }).await?;
-    let token = match api.create(&name, &role.scopes).await {
-        Ok(token) => token,
-        Err(e) => {
-            // A refusal (4xx) created nothing. After any other failure the
-            // token may exist; the entry stays and the rollback deletes it.
-            if e.is_refusal() {
-                delete_wal(req.storage(), &wal_id).await?;
-            }
-            return Err(e.into());
-        }
-    };
+    // After a failure other than a refusal the token may exist: the entry
+    // stays and the rollback deletes it.
+    let pending = WalGuard::begin(req.storage(), &PendingToken { name: name.clone() }).await?;
+    let token = pending.attempt(api.create(&name, &role.scopes)).await?;
     let lease = IssuedToken {
         name: name.clone(),
         ttl: role.ttl,
@@ -86,7 +75,7 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
         .ttl(role.ttl)
         .max_ttl(role.max_ttl);
     // The lease owns the token now: the host revokes it when the lease ends.
-    delete_wal(req.storage(), &wal_id).await?;
+    pending.done().await?;
     tracing::info!(role = %role_name, token = %name, "issued a token");
     Ok(resp)
 }
@@ -98,31 +87,18 @@ async fn renew(_: Arc<State>, req: Request, token: IssuedToken) -> Result<Respon
 
 /// Deletes the token upstream (the host calls this when the lease ends).
 async fn revoke(state: Arc<State>, req: Request, token: IssuedToken) -> Result<Response> {
-    Config::load(&req)
-        .await?
-        .api(&state)?
-        .delete(&token.name)
-        .await?;
-    tracing::info!(token = %token.name, "revoked a token");
+    delete(&state, &req, &token.name).await?;
     Ok(Response::empty())
 }
 
 /// Deletes the token an interrupted issue may have left upstream.
 pub async fn roll_back(state: Arc<State>, req: Request, pending: PendingToken) -> Result<()> {
-    Config::load(&req)
-        .await?
-        .api(&state)?
-        .delete(&pending.name)
-        .await?;
-    tracing::info!(token = %pending.name, "rolled back a token without a lease");
-    Ok(())
+    delete(&state, &req, &pending.name).await
 }
 
-/// 16 random hex digits, to make token names unique.
-fn random_hex() -> Result<String> {
-    let mut bytes = [0u8; 8];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::internal("no randomness available for a token name"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+/// Deletes token `name` at the token API (a token already gone counts).
+async fn delete(state: &State, req: &Request, name: &str) -> Result<()> {
+    Config::load(req).await?.api(state)?.delete(name).await?;
+    tracing::info!(token = %name, "deleted a token");
+    Ok(())
 }

@@ -29,16 +29,18 @@ mod fake;
 mod tests;
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::upstream::UpstreamCache;
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
+use config::CONFIG;
+use roles::ROLES;
+
 /// What the handlers of one mount share: only the HTTPS client of the
-/// configured API. Everything else is read from storage on each request,
-/// since another node may have changed it.
+/// configured API (rebuilt when the config's settings change). Everything
+/// else is read from storage on each request, since another node may have
+/// changed it.
 pub struct State {
     upstream: UpstreamCache,
 }
@@ -48,14 +50,13 @@ fn main() -> ExitCode {
     vault_plugin_sdk::serve(vault_plugin_sdk::plugin_version!(), factory)
 }
 
-/// Builds the backend of one mount; the mount option
-/// `wal_rollback_min_age` (e.g. `5s`) shortens the WAL's wait.
-async fn factory(ctx: SetupContext) -> Result<Backend<State>> {
-    backend(ctx.wal_rollback_min_age()?).map_err(Error::internal)
+/// Builds the backend of one mount.
+async fn factory(_: SetupContext) -> Result<Backend<State>> {
+    backend().map_err(Error::internal)
 }
 
 /// The paths, the secret type and the hooks of one mount.
-fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError> {
+fn backend() -> Result<Backend<State>, BuildError> {
     let state = State {
         // Errors name the upstream "token API"; the User-Agent names the plugin.
         upstream: UpstreamCache::new("token API").user_agent(vault_plugin_sdk::user_agent!()),
@@ -63,28 +64,10 @@ fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError>
     Backend::builder(state)
         .help("Issues short-lived tokens of the token API, each deleted when its lease ends.")
         .version(vault_plugin_sdk::plugin_version!())
-        .path(
-            Path::new("config")
-                .synopsis(
-                    "Configure the token API; keep it while leases exist (revoking needs it).",
-                )
-                .read(config::read)
-                .write(config::write, config::exists)
-                .delete(config::delete),
-        )
-        .path(
-            Path::new("role/{name}")
-                .synopsis("Manage the roles tokens are issued for.")
-                .description("A write changes only the fields it sends; a create needs scopes.")
-                .read(roles::read)
-                .write(roles::write, roles::exists)
-                .delete(roles::delete),
-        )
-        .path(
-            Path::new("role/?")
-                .synopsis("List the roles.")
-                .list(roles::list),
-        )
+        // Read, write (only the fields sent), delete and list, generated.
+        .path(CONFIG.path().synopsis("Configure the token API."))
+        .path(ROLES.path().synopsis("Manage the roles."))
+        .path(ROLES.list_path().synopsis("List the roles."))
         .path(
             Path::new("creds/{name}")
                 .synopsis("Issue a token for a role, leased: revoking the lease deletes it.")
@@ -96,13 +79,7 @@ fn backend(wal_rollback_min_age: Duration) -> Result<Backend<State>, BuildError>
             ..SpecialPaths::default()
         })
         .secret(creds::secret())
+        // The mount option wal_rollback_min_age (e.g. 5s) shortens its wait.
         .wal_rollback(creds::roll_back)
-        .wal_rollback_min_age(wal_rollback_min_age)
-        .invalidate(|state: Arc<State>, key: String| async move {
-            // Another node changed the config: build the client again.
-            if key == config::CONFIG.key() {
-                state.upstream.clear();
-            }
-        })
         .build()
 }

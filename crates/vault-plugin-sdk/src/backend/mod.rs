@@ -61,6 +61,14 @@ pub trait LogicalBackend: Send + Sync + 'static {
     /// Secrets engine or auth method.
     fn backend_type(&self) -> BackendType;
 
+    /// Applies the mount options the SDK knows to a backend the factory
+    /// just built (see [`Backend`](crate::Backend) for which); a bad one
+    /// fails the mount with a 400 naming it. Nothing by default.
+    fn configure(&mut self, ctx: &SetupContext) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+
     /// Paths the host treats specially.
     fn special_paths(&self) -> SpecialPaths {
         SpecialPaths::default()
@@ -109,6 +117,7 @@ impl HookContext {
 }
 
 /// What a backend factory gets when the host sets up a mount.
+#[derive(Clone)]
 pub struct SetupContext {
     /// The mount's plugin configuration.
     pub config: HashMap<String, String>,
@@ -135,17 +144,6 @@ impl SetupContext {
             secs.as_u64().unwrap_or_default(),
         )))
     }
-
-    /// How old a WAL entry must be before it is rolled back on this mount:
-    /// the mount option `wal_rollback_min_age` (e.g.
-    /// `bao secrets enable -options=wal_rollback_min_age=30s`), else the
-    /// default of 10 minutes. Pass it to
-    /// [`Builder::wal_rollback_min_age`](crate::framework::Builder::wal_rollback_min_age).
-    pub fn wal_rollback_min_age(&self) -> Result<std::time::Duration> {
-        Ok(self
-            .duration_option("wal_rollback_min_age")?
-            .unwrap_or(crate::framework::DEFAULT_WAL_ROLLBACK_MIN_AGE))
-    }
 }
 
 /// Builds one backend per mount. Any `async fn(SetupContext) -> Result<B>`
@@ -162,8 +160,12 @@ where
     B: LogicalBackend,
 {
     fn build(&self, ctx: SetupContext) -> BoxFuture<'static, Result<Arc<dyn LogicalBackend>>> {
-        let fut = self(ctx);
-        Box::pin(async move { Ok(Arc::new(fut.await?) as Arc<dyn LogicalBackend>) })
+        let fut = self(ctx.clone());
+        Box::pin(async move {
+            let mut backend = fut.await?;
+            backend.configure(&ctx)?;
+            Ok(Arc::new(backend) as Arc<dyn LogicalBackend>)
+        })
     }
 }
 
@@ -188,25 +190,17 @@ mod tests {
     }
 
     #[test]
-    fn wal_rollback_min_age_comes_from_the_mount_option_or_the_default() {
-        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Duration, &'a str>);
+    fn a_duration_option_reads_like_a_duration_field() {
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Option<Duration>, &'a str>);
         let table: &[Case<'_>] = &[
-            (&[], Ok(Duration::from_secs(600))),
-            (
-                &[("wal_rollback_min_age", "5s")],
-                Ok(Duration::from_secs(5)),
-            ),
-            (
-                &[("wal_rollback_min_age", "1h")],
-                Ok(Duration::from_secs(3600)),
-            ),
-            (
-                &[("wal_rollback_min_age", "soon")],
-                Err("mount option wal_rollback_min_age"),
-            ),
+            (&[], Ok(None)),
+            (&[("age", "5s")], Ok(Some(Duration::from_secs(5)))),
+            (&[("age", "1h")], Ok(Some(Duration::from_secs(3600)))),
+            (&[("age", "90")], Ok(Some(Duration::from_secs(90)))),
+            (&[("age", "soon")], Err("mount option age")),
         ];
         for (options, want) in table {
-            match (ctx(options).wal_rollback_min_age(), want) {
+            match (ctx(options).duration_option("age"), want) {
                 (Ok(got), Ok(want)) => assert_eq!(got, *want, "{options:?}"),
                 (Err(err), Err(frag)) => assert!(err.to_string().contains(frag), "{err}"),
                 (got, want) => panic!("{options:?}: got {got:?}, want {want:?}"),

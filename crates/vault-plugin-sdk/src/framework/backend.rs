@@ -22,7 +22,7 @@ use super::pattern::{PatternError, compile};
 use super::secret::{ErasedSecret, Secret, SecretType};
 use super::wal::{WalEntry, WalKind, delete_wal, get_wal, list_wal};
 use super::{Operation, Path, Request, Response, help};
-use crate::backend::{BackendType, HookContext, LogicalBackend, SpecialPaths};
+use crate::backend::{BackendType, HookContext, LogicalBackend, SetupContext, SpecialPaths};
 use crate::system_view::SystemView;
 use crate::{Error, Result};
 
@@ -156,7 +156,9 @@ impl<S: Send + Sync + 'static> Builder<S> {
     }
 
     /// How old a WAL entry must be before it is rolled back (default 10
-    /// minutes), so entries of requests still running are left alone.
+    /// minutes), so entries of requests still running are left alone. The
+    /// mount option `wal_rollback_min_age` (`bao secrets enable
+    /// -options=wal_rollback_min_age=30s`) overrides it on that mount.
     pub fn wal_rollback_min_age(mut self, age: Duration) -> Self {
         self.wal_min_age = age;
         self
@@ -634,6 +636,15 @@ impl<S: Send + Sync + 'static> Backend<S> {
 impl<S: Send + Sync + 'static> LogicalBackend for Backend<S> {
     fn backend_type(&self) -> BackendType {
         self.backend_type
+    }
+
+    /// The mount option `wal_rollback_min_age`, when set, replaces the
+    /// builder's [`wal_rollback_min_age`](Builder::wal_rollback_min_age).
+    fn configure(&mut self, ctx: &SetupContext) -> Result<()> {
+        if let Some(age) = ctx.duration_option("wal_rollback_min_age")? {
+            self.wal_min_age = age;
+        }
+        Ok(())
     }
 
     fn special_paths(&self) -> SpecialPaths {

@@ -19,6 +19,7 @@ mod path;
 mod pattern;
 #[cfg(test)]
 mod read_only_tests;
+mod record;
 mod request;
 mod response;
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use operation::{Operation, UnknownOperation};
 pub use patch::merge_patch;
 pub use path::Path;
 pub use pattern::PatternError;
+pub use record::Record;
 pub use request::Request;
 pub use response::Response;
 pub use secret::{SECRET_TYPE_KEY, Secret, SecretData, SecretType};

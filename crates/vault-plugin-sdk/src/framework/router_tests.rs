@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use super::fields::{Fields, Name};
 use super::wal::{WalKind, list_wal, put_wal};
 use super::*;
+use crate::backend::{LogicalBackend as _, SetupContext};
 use crate::storage::{Storage, StorageExt};
 use crate::system_view::StaticSystemView;
 use crate::testing::TestBackend;
@@ -390,6 +391,36 @@ async fn wal_entries_roll_back_after_min_age_or_immediately_and_are_deleted() {
     tb.tick(true).await.unwrap();
     assert!(state.keys.lock().await.is_empty());
     assert!(list_wal(tb.storage()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_mount_option_wal_rollback_min_age_decides_when_entries_roll_back() {
+    let setup = |age: Option<&str>| SetupContext {
+        config: age
+            .map(|a| ("wal_rollback_min_age".to_owned(), a.to_owned()))
+            .into_iter()
+            .collect(),
+        backend_uuid: String::new(),
+        storage: Arc::new(crate::storage::MemoryStorage::new()),
+        system_view: Arc::new(StaticSystemView::default()),
+    };
+    for (option, rolled_back) in [(None, false), (Some("0s"), true), (Some("1h"), false)] {
+        let mut b = backend();
+        b.configure(&setup(option)).unwrap();
+        let tb = TestBackend::new(b);
+        put_wal(tb.storage(), &Key { name: "k".into() })
+            .await
+            .unwrap();
+        tb.tick(false).await.unwrap();
+        let left = list_wal(tb.storage()).await.unwrap().len();
+        assert_eq!(left, usize::from(!rolled_back), "{option:?}");
+    }
+    let err = backend().configure(&setup(Some("soon"))).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("mount option wal_rollback_min_age"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

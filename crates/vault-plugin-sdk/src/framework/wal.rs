@@ -14,7 +14,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,6 +101,86 @@ pub async fn put_wal<T: WalKind + Sync>(storage: &dyn Storage, data: &T) -> Resu
     Ok(id)
 }
 
+/// A failed side effect that can say whether it certainly changed nothing:
+/// an upstream that refused the call (a 4xx) made nothing, while after a
+/// timeout or a 5xx it may have.
+pub trait Refusal {
+    /// Whether the upstream refused the call, so nothing exists to undo.
+    fn is_refusal(&self) -> bool;
+}
+
+/// A WAL entry covering one side effect while it is under way.
+///
+/// [`begin`](Self::begin) writes the entry before the side effect (on a
+/// read-only standby the request stops there, before anything exists
+/// upstream); [`attempt`](Self::attempt) runs the side effect, forgetting
+/// the entry when the upstream refused it; [`done`](Self::done) deletes the
+/// entry once the result is in a lease or in storage. Dropped without
+/// `done`, the entry stays and the backend's rollback undoes the effect.
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// # use vault_plugin_sdk::framework::wal::{Refusal, WalGuard, WalKind, list_wal};
+/// # use vault_plugin_sdk::storage::MemoryStorage;
+/// # #[derive(Serialize, Deserialize)]
+/// # struct PendingKey { name: String }
+/// # impl WalKind for PendingKey { const KIND: &'static str = "pending_key"; }
+/// # struct Refused;
+/// # impl Refusal for Refused { fn is_refusal(&self) -> bool { true } }
+/// # async fn create_key(name: &str) -> Result<String, Refused> { Ok(format!("secret-of-{name}")) }
+/// # async fn quota_exceeded(_: &str) -> Result<String, Refused> { Err(Refused) }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let storage = MemoryStorage::new();
+/// let name = "vault-ci-1".to_owned();
+/// let pending = WalGuard::begin(&storage, &PendingKey { name: name.clone() }).await?;
+/// let key = pending.attempt(create_key(&name)).await.ok();
+/// // ... the key goes into a lease; from now on the lease owns it.
+/// pending.done().await?;
+/// assert!(key.is_some() && list_wal(&storage).await?.is_empty());
+///
+/// // A refusal created nothing: no entry is left for the rollback.
+/// let pending = WalGuard::begin(&storage, &PendingKey { name: name.clone() }).await?;
+/// assert!(pending.attempt(quota_exceeded(&name)).await.is_err());
+/// assert!(list_wal(&storage).await?.is_empty());
+/// # Ok::<(), vault_plugin_sdk::Error>(()) }).unwrap();
+/// ```
+#[must_use = "without `done`, the entry stays and the rollback undoes the side effect"]
+pub struct WalGuard<'a> {
+    storage: &'a dyn Storage,
+    id: String,
+}
+
+impl<'a> WalGuard<'a> {
+    /// Writes the entry holding `data`, before the side effect.
+    pub async fn begin<T: WalKind + Sync>(storage: &'a dyn Storage, data: &T) -> Result<Self> {
+        let id = put_wal(storage, data).await?;
+        Ok(Self { storage, id })
+    }
+
+    /// Runs the side effect. When the upstream refused it, the entry is
+    /// deleted (there is nothing to undo); after any other failure it stays
+    /// for the rollback. The effect's own result comes back unchanged.
+    pub async fn attempt<R, E: Refusal>(
+        &self,
+        effect: impl Future<Output = std::result::Result<R, E>>,
+    ) -> std::result::Result<R, E> {
+        let result = effect.await;
+        if result.as_ref().is_err_and(Refusal::is_refusal)
+            && let Err(err) = delete_wal(self.storage, &self.id).await
+        {
+            // Harmless: the rollback finds nothing to undo.
+            tracing::warn!(error = %err, "could not delete the WAL entry of a refused call");
+        }
+        result
+    }
+
+    /// The side effect is recorded elsewhere now (a lease, storage): deletes
+    /// the entry.
+    pub async fn done(self) -> Result<()> {
+        delete_wal(self.storage, &self.id).await
+    }
+}
+
 /// Reads the WAL entry `id`, if it still exists.
 pub async fn get_wal(storage: &dyn Storage, id: &str) -> Result<Option<WalEntry>> {
     let entry: Option<WalEntry> = storage.get_json(&format!("{WAL_PREFIX}{id}")).await?;
@@ -125,9 +204,7 @@ pub async fn list_wal(storage: &dyn Storage) -> Result<Vec<String>> {
 /// A random UUID (version 4), as the Go SDK names entries.
 fn new_id() -> Result<String> {
     let mut b = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| Error::internal("no randomness available for a WAL id"))?;
+    crate::random::fill(&mut b)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();

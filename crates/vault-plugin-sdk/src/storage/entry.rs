@@ -42,6 +42,15 @@ pub struct Entry<T> {
     _value: PhantomData<fn() -> T>,
 }
 
+// By hand: the derives would ask `T: Clone`, and only the key is copied.
+impl<T> Clone for Entry<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Entry<T> {}
+
 impl<T: Serialize + DeserializeOwned + Sync> Entry<T> {
     /// The entry stored at `key`.
     pub const fn new(key: &'static str) -> Self {
@@ -84,6 +93,14 @@ pub struct Collection<T> {
     _value: PhantomData<fn() -> T>,
 }
 
+impl<T> Clone for Collection<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Collection<T> {}
+
 impl<T: Serialize + DeserializeOwned + Sync> Collection<T> {
     /// The collection below `prefix` (which ends in `/`, e.g. `"role/"`).
     pub const fn new(prefix: &'static str) -> Self {
@@ -91,6 +108,11 @@ impl<T: Serialize + DeserializeOwned + Sync> Collection<T> {
             prefix,
             _value: PhantomData,
         }
+    }
+
+    /// The prefix, ending in `/`.
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
     }
 
     /// The storage key of `name`.
@@ -101,6 +123,15 @@ impl<T: Serialize + DeserializeOwned + Sync> Collection<T> {
     /// The value called `name`, if any.
     pub async fn load(&self, storage: &dyn Storage, name: &str) -> Result<Option<T>> {
         storage.get_json(&self.key(name)).await
+    }
+
+    /// The value called `name`; a 400 `no role "<name>"` (the prefix's
+    /// last word) when there is none, for handlers that use one (`creds/<role>`).
+    pub async fn require(&self, storage: &dyn Storage, name: &str) -> Result<T> {
+        self.load(storage, name).await?.ok_or_else(|| {
+            let kind = self.prefix.trim_end_matches('/').rsplit('/').next();
+            crate::Error::bad_request(format!("no {} {name:?}", kind.unwrap_or_default()))
+        })
     }
 
     /// Whether `name` exists (an existence check).
@@ -138,6 +169,12 @@ mod tests {
         ROLES.save(&s, "a", &1).await.unwrap();
         ROLES.save(&s, "b", &2).await.unwrap();
         assert_eq!(ROLES.load(&s, "b").await.unwrap(), Some(2));
+        assert_eq!(ROLES.require(&s, "b").await.unwrap(), 2);
+        let err = ROLES.require(&s, "c").await.unwrap_err();
+        assert_eq!(
+            (err.status(), err.to_string()),
+            (400, r#"no role "c""#.into())
+        );
         assert!(ROLES.exists(&s, "a").await.unwrap());
         assert_eq!(ROLES.list(&s).await.unwrap(), ["a", "b"]);
         ROLES.delete(&s, "a").await.unwrap();

@@ -143,6 +143,35 @@ impl<B: LogicalBackend> TestBackend<B> {
         req.send().await
     }
 
+    /// `bao write <path>` with `data` as the body: a create or an update, as
+    /// the host picks with the path's existence check (an update when the
+    /// path has none).
+    pub async fn write(&self, path: &str, data: Value) -> Result<Response> {
+        let operation = match self.exists(path).await? {
+            Some(false) => Operation::Create,
+            _ => Operation::Update,
+        };
+        self.request(operation, path).data(data).send().await
+    }
+
+    /// `bao read <path>`.
+    pub async fn read(&self, path: &str) -> Result<Response> {
+        self.request(Operation::Read, path).send().await
+    }
+
+    /// `bao list <path>`: the keys listed (none when the response has none).
+    pub async fn list(&self, path: &str) -> Result<Vec<String>> {
+        let data = self.request(Operation::List, path).data_of().await?;
+        let keys = data.get("keys").and_then(Value::as_array);
+        let keys = keys.into_iter().flatten().filter_map(Value::as_str);
+        Ok(keys.map(str::to_owned).collect())
+    }
+
+    /// `bao delete <path>`.
+    pub async fn delete(&self, path: &str) -> Result<Response> {
+        self.request(Operation::Delete, path).send().await
+    }
+
     /// Asks the path's existence check; `None` when it has none.
     pub async fn exists(&self, path: &str) -> Result<Option<bool>> {
         let req = self.request(Operation::Update, path).req;

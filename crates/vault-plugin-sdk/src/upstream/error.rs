@@ -359,6 +359,12 @@ fn tls_reason(err: &rustls::Error) -> String {
     }
 }
 
+impl crate::framework::wal::Refusal for UpstreamError {
+    fn is_refusal(&self) -> bool {
+        UpstreamError::is_refusal(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

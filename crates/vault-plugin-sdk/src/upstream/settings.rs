@@ -40,6 +40,7 @@ use crate::framework::fields::{FieldType, FieldValue};
 /// left out, and a stored value without them reads as the defaults.
 #[derive(Fields, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(default)]
+#[fields(redact = Self::redact_stored)]
 pub struct UpstreamSettings {
     /// PEM certificate(s) of a private CA to trust beside the system's roots;
     /// an empty value removes it.
@@ -101,6 +102,13 @@ impl UpstreamSettings {
             Value::Object(map) => map,
             _ => Map::new(),
         }
+    }
+
+    /// A stored config's read: its settings as [`read_data`](Self::read_data)
+    /// shows them (the derive's `Fields::redact`).
+    fn redact_stored(&self, data: &mut Map<String, Value>) {
+        data.remove("ca_cert");
+        data.extend(self.read_data());
     }
 }
 

@@ -94,7 +94,19 @@ pub trait Fields: Sized + Send + 'static {
     /// Changes only the fields the request sent (a partial update of a
     /// stored value); the others keep their value.
     fn update_from(&mut self, data: &FieldData<'_>) -> Result<(), FieldError>;
+
+    /// Takes out of `data`, this value as stored (its JSON), what a read
+    /// must not show beyond the `secret` fields, which the router removes
+    /// from every read anyway. Nothing by default; the derive passes it on
+    /// to flattened blocks, and `#[fields(redact = ...)]` sets it (e.g. a
+    /// read of `UpstreamSettings` says whether a CA is set, not its PEM).
+    fn redact(&self, data: &mut JsonMap) {
+        let _ = data;
+    }
 }
+
+/// A JSON object: a request's data, a response's data, a stored value.
+pub type JsonMap = Map<String, Value>;
 
 /// Two argument structs side by side, e.g. `(Name, Update<Role>)`: a
 /// handler takes the path's name and a partial update at once.
@@ -112,6 +124,11 @@ impl<A: Fields, B: Fields> Fields for (A, B) {
     fn update_from(&mut self, data: &FieldData<'_>) -> Result<(), FieldError> {
         self.0.update_from(data)?;
         self.1.update_from(data)
+    }
+
+    fn redact(&self, data: &mut JsonMap) {
+        self.0.redact(data);
+        self.1.redact(data);
     }
 }
 

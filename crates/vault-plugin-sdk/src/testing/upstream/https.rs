@@ -101,6 +101,24 @@ impl HttpsFront {
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
     }
+
+    /// A client of the upstream behind, trusting the front's CA, with the
+    /// errors naming `upstream`: what a test uses to call the fake as its
+    /// users would (does an issued token work?).
+    ///
+    /// # Errors
+    /// If the client cannot be built.
+    #[cfg(feature = "upstream")]
+    pub fn client(
+        &self,
+        upstream: &str,
+    ) -> Result<crate::upstream::UpstreamClient, crate::upstream::UpstreamError> {
+        let settings = crate::upstream::UpstreamSettings {
+            ca_cert: self.ca_pem.clone(),
+            ..Default::default()
+        };
+        crate::upstream::UpstreamClient::new(upstream, &self.url, &settings)
+    }
 }
 
 impl Drop for HttpsFront {

@@ -16,6 +16,8 @@
 //! - [`HttpsFront`]: TLS in front of a fake, with a certificate from a CA
 //!   generated in the test, for plugins that talk HTTPS (`ca_cert`,
 //!   `insecure_skip_tls_verify`);
+//! - [`Faults`]: outages, 429s, hangs, broken bodies and lost answers on
+//!   demand, one switch for every fake;
 //! - [`start`] and [`blocking`]: a server and its routes from synchronous
 //!   code (integration tests, a demo binary) or from inside an async test.
 //!
@@ -60,6 +62,7 @@
 //! ```
 
 mod auth;
+pub mod faults;
 mod https;
 mod state;
 
@@ -72,6 +75,7 @@ use wiremock::{MockServer, Request};
 pub use auth::{
     AuthorizationMatcher, authorization, authorization_is, bearer, bearer_is, credentials,
 };
+pub use faults::{Fault, Faults};
 pub use https::HttpsFront;
 pub use state::SharedState;
 

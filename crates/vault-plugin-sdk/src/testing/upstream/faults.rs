@@ -1,20 +1,21 @@
 //! Fault injection for the wiremock fakes: "the next N calls of METHOD to a
 //! path containing X answer 503 / hang / send a broken body".
 //!
-//! Why one switch for all fakes: the fault tests (`tests/upstream_faults.rs`)
-//! run the same table of failures against every plugin, and each fake used
-//! to grow its own ad-hoc knob (`fail_next`, `set_failing`...). A fake that
+//! Why one switch for all fakes: a plugin's tests need the same failures
+//! from every upstream (an outage, a 429, a hang, a lost answer), and each
+//! fake used to grow its own ad-hoc knob (`down`, `fail_next`...). A fake that
 //! mounts [`Faults::mock`] first gets them all; the fault answers come
 //! before the fake's own routes and change none of its state, so a call
-//! that got a fault created nothing upstream. A fake that also asks
-//! [`Faults::after_effect`] once it acted supports the other case too: the
-//! call happened upstream, and its answer is lost
+//! that got a fault created nothing upstream. A route whose responder is
+//! wrapped in [`Faults::after`] supports the other case too: the call
+//! happened upstream, and its answer is lost
 //! ([`Faults::inject_after_effect`]).
 
 use std::time::Duration;
 
-use vault_plugin_sdk::testing::upstream::SharedState;
-use vault_plugin_sdk::testing::wiremock::{Mock, Request, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+use super::SharedState;
 
 /// What a faulty answer is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,8 +128,8 @@ impl Faults {
 
     /// Like [`inject`](Self::inject), but the fake acts on the call first
     /// (creates, deletes...) and `fault` replaces its answer: the answer of
-    /// a call that happened is lost. Only fakes that ask
-    /// [`after_effect`](Self::after_effect) support it (the fake IAM does).
+    /// a call that happened is lost. Only routes whose responder is wrapped
+    /// in [`after`](Self::after) support it.
     pub fn inject_after_effect(&self, method: &str, path_part: &str, count: usize, fault: Fault) {
         self.push(method, path_part, count, fault, When::After);
     }
@@ -146,7 +147,7 @@ impl Faults {
     /// For a fake that has just acted on `req`: the answer that replaces
     /// its own, when a rule of [`inject_after_effect`](Self::inject_after_effect)
     /// matches (one of its calls is used up).
-    pub fn after_effect(&self, req: &Request) -> Option<ResponseTemplate> {
+    fn after_effect(&self, req: &Request) -> Option<ResponseTemplate> {
         let mut s = self.state.lock();
         let rule = s.rules.iter_mut().find(|r| r.matches(req, When::After))?;
         rule.remaining -= 1;
@@ -154,6 +155,16 @@ impl Faults {
         s.rules.retain(|r| r.remaining > 0);
         s.answered += 1;
         Some(answer)
+    }
+
+    /// Wraps a route's responder so that [`inject_after_effect`](Self::inject_after_effect)
+    /// works on it: the responder acts (creates, deletes...), then a
+    /// matching rule replaces its answer.
+    pub fn after<R: Respond>(&self, respond: R) -> impl Respond + use<R> {
+        AfterEffect {
+            faults: self.clone(),
+            respond,
+        }
     }
 
     /// Removes every rule not used up yet.
@@ -190,10 +201,23 @@ impl Faults {
     }
 }
 
+/// A responder whose answer a fault may replace after it acted.
+struct AfterEffect<R> {
+    faults: Faults,
+    respond: R,
+}
+
+impl<R: Respond> Respond for AfterEffect<R> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let answer = self.respond.respond(request);
+        self.faults.after_effect(request).unwrap_or(answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vault_plugin_sdk::testing::upstream;
+    use crate::testing::upstream;
 
     /// A raw HTTP/1.1 exchange, to see exactly what the fake sends.
     fn call(url: &str, method: &str, path: &str) -> std::io::Result<(u16, String)> {
@@ -221,7 +245,7 @@ mod tests {
         let faults = Faults::new();
         upstream::blocking(async {
             faults.mock().mount(&server).await;
-            Mock::given(vault_plugin_sdk::testing::wiremock::matchers::any())
+            Mock::given(wiremock::matchers::any())
                 .respond_with(ResponseTemplate::new(200).set_body_string("real"))
                 .mount(&server)
                 .await;
