@@ -2,10 +2,11 @@
 //! returns it with a lease; renewing extends the lease, revoking (or the
 //! lease ending) deletes the key upstream.
 //!
-//! The creation is protected by a WAL entry: written before the upstream
-//! call and deleted once the key is in the lease. If the plugin dies in
-//! between, the periodic rollback finds the key by name and deletes it, so
-//! no key outlives Vault's knowledge of it.
+//! The creation is protected by a WAL entry ([`WalGuard`]): written before
+//! the upstream call and deleted once the key is in the lease, or at once
+//! when the upstream refused the call. If the plugin dies in between, or
+//! the call failed otherwise, the periodic rollback finds the key by name
+//! and deletes it, so no key outlives Vault's knowledge of it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,10 +51,7 @@ pub fn secret() -> Secret<State, IssuedKey> {
 
 /// Issues a key for the role in the path.
 pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Result<Response> {
-    let role = ROLES
-        .load(req.storage(), &role_name)
-        .await?
-        .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
+    let role = ROLES.require(req.storage(), &role_name).await?;
     let upstream = Config::load(&req).await?.upstream(&state)?;
     let max_ttl = match role.max_ttl {
         Duration::ZERO => req.system_view().max_lease_ttl().await?,
@@ -69,16 +67,12 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
         now.as_millis()
     );
 
-    let wal_id = put_wal(
-        req.storage(),
-        &PendingKey {
-            key_name: key_name.clone(),
-        },
-    )
-    .await?;
-    let key = upstream
-        .create(&key_name, (now + max_ttl).as_secs())
-        .await?;
+    let pending = PendingKey {
+        key_name: key_name.clone(),
+    };
+    let pending = WalGuard::begin(req.storage(), &pending).await?;
+    let expires = (now + max_ttl).as_secs();
+    let key = pending.attempt(upstream.create(&key_name, expires)).await?;
     let resp = Response::secret(
         &json!({ "key_id": key.key.id, "key_name": key.key.name, "secret": key.secret }),
         &IssuedKey {
@@ -91,7 +85,7 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
     .ttl(role.ttl)
     .max_ttl(role.max_ttl);
     // The key is now in the lease: the host revokes it when the lease ends.
-    delete_wal(req.storage(), &wal_id).await?;
+    pending.done().await?;
     Ok(resp)
 }
 

@@ -31,6 +31,9 @@ use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
+use config::CONFIG;
+use roles::ROLES;
+
 /// What the handlers of one mount share.
 #[derive(Debug)]
 pub struct State {
@@ -84,25 +87,17 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .list(kv::list),
         )
         .path(
-            Path::new("config")
-                .synopsis("Configure the upstream key service.")
-                .read(config::read)
-                .write(config::write, config::exists)
-                .delete(config::delete),
+            CONFIG
+                .path()
+                .synopsis("Configure the upstream key service."),
         )
         .path(
-            Path::new("role/{name}")
+            ROLES
+                .path()
                 .synopsis("Manage the roles keys are issued for.")
-                .description("A role sets the lease TTLs and the name prefix of its keys.")
-                .read(roles::read)
-                .write(roles::write, roles::exists)
-                .delete(roles::delete),
+                .description("A role sets the lease TTLs and the name prefix of its keys."),
         )
-        .path(
-            Path::new("role/?")
-                .synopsis("List the roles.")
-                .list(roles::list),
-        )
+        .path(ROLES.list_path().synopsis("List the roles."))
         .path(
             Path::new("creds/{name}")
                 .synopsis("Issue a key for a role.")
@@ -135,7 +130,7 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
         .periodic(kv::tidy)
         .initialize(info::initialize)
         .invalidate(|state: Arc<State>, key: String| async move {
-            if key == config::CONFIG.key() {
+            if key == CONFIG.key() {
                 state.upstream.clear();
             }
         })

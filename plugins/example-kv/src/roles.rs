@@ -1,7 +1,8 @@
 //! `role/<name>`: how keys for one use are made. Typed fields, update
-//! semantics (what a write does not send is kept), list with `role/`.
+//! semantics (what a write does not send is kept), list with `role/`: the
+//! SDK generates the handlers ([`Record`]); the role adds its checks.
+//! Deleting a role leaves its keys to their leases.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,47 +29,18 @@ pub struct Role {
     pub description: String,
 }
 
-/// Whether the role exists.
-pub async fn exists(_: Arc<State>, req: Request, Name(name): Name) -> Result<bool> {
-    ROLES.exists(req.storage(), &name).await
-}
-
-/// Creates or updates a role.
-pub async fn write(
-    _: Arc<State>,
-    req: Request,
-    (Name(name), update): (Name, Update<Role>),
-) -> Result<Response> {
-    let role = update.apply(ROLES.load(req.storage(), &name).await?)?;
-    if !role.max_ttl.is_zero() && role.ttl > role.max_ttl {
-        return Err(Error::bad_request("ttl cannot be greater than max_ttl"));
+impl Record<State> for Role {
+    /// Refuses TTLs the wrong way round and a prefix unfit for key names.
+    async fn check(&mut self, _: &State, _: &Request) -> Result<()> {
+        if !self.max_ttl.is_zero() && self.ttl > self.max_ttl {
+            return Err(Error::bad_request("ttl cannot be greater than max_ttl"));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-';
+        if self.key_prefix.is_empty() || !self.key_prefix.chars().all(allowed) {
+            return Err(Error::bad_request(
+                "key_prefix must be letters, digits and dashes",
+            ));
+        }
+        Ok(())
     }
-    if role.key_prefix.is_empty()
-        || !role
-            .key_prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(Error::bad_request(
-            "key_prefix must be letters, digits and dashes",
-        ));
-    }
-    ROLES.save(req.storage(), &name, &role).await?;
-    Ok(Response::empty())
-}
-
-/// Shows a role.
-pub async fn read(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
-    Response::stored(ROLES.load(req.storage(), &name).await?.as_ref())
-}
-
-/// Deletes a role; keys already issued keep working until their leases end.
-pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
-    ROLES.delete(req.storage(), &name).await?;
-    Ok(Response::empty())
-}
-
-/// Lists the roles.
-pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
-    Ok(Response::list(ROLES.list(req.storage()).await?))
 }

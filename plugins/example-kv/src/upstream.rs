@@ -12,8 +12,7 @@
 //! config's settings; this module only knows the three calls.
 
 use serde::{Deserialize, Serialize};
-use vault_plugin_sdk::Result;
-use vault_plugin_sdk::upstream::{UpstreamClient, percent_encode};
+use vault_plugin_sdk::upstream::{UpstreamClient, UpstreamError, percent_encode};
 
 /// A key as the upstream lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,22 +49,22 @@ impl Upstream {
     }
 
     /// Creates a key called `name` that the upstream deletes at `expires_at`.
-    pub async fn create(&self, name: &str, expires_at: u64) -> Result<NewKey> {
+    pub async fn create(&self, name: &str, expires_at: u64) -> Result<NewKey, UpstreamError> {
         let body = serde_json::json!({ "name": name, "expires_at": expires_at });
-        Ok(self.http.post("/keys").json(&body).send().await?.json()?)
+        self.http.post("/keys").json(&body).send().await?.json()
     }
 
     /// The keys called `name`.
-    pub async fn find(&self, name: &str) -> Result<Vec<Key>> {
+    pub async fn find(&self, name: &str) -> Result<Vec<Key>, UpstreamError> {
         let path = format!("/keys?name={}", percent_encode(name));
-        Ok(self.http.get(&path).send().await?.json()?)
+        self.http.get(&path).send().await?.json()
     }
 
     /// Deletes key `id`; a key that is already gone counts as deleted.
-    pub async fn delete(&self, id: &str) -> Result<()> {
+    pub async fn delete(&self, id: &str) -> Result<(), UpstreamError> {
         let path = format!("/keys/{}", percent_encode(id));
         match self.http.delete(&path).send().await {
-            Err(e) if e.http_status() != Some(404) => Err(e.into()),
+            Err(e) if e.http_status() != Some(404) => Err(e),
             _ => Ok(()),
         }
     }
