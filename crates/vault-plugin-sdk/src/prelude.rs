@@ -2,7 +2,7 @@
 //! `use vault_plugin_sdk::prelude::*;`
 
 pub use crate::backend::{BackendType, HookContext, SetupContext, SpecialPaths};
-pub use crate::framework::fields::{Fields, Name, Redacted, Update};
+pub use crate::framework::fields::{Fields, JsonMap, Name, Redacted, Update};
 pub use crate::framework::wal::{Refusal, WalGuard, WalKind, delete_wal, put_wal};
 pub use crate::framework::{
     Alias, Auth, Backend, Operation, Path, Record, Request, Response, Secret, SecretType,

@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use serde_json::json;
+use vault_plugin_sdk::framework::wal::Refusal;
 use vault_plugin_sdk::upstream::{
     UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse, percent_encode,
 };
@@ -46,10 +47,10 @@ pub enum ApiError {
     Failed(UpstreamError),
 }
 
-impl ApiError {
+impl Refusal for ApiError {
     /// Whether balena answered with a refusal (4xx), so the call certainly
     /// changed nothing upstream.
-    pub fn is_refusal(&self) -> bool {
+    fn is_refusal(&self) -> bool {
         match self {
             ApiError::FreshAuthRequired | ApiError::Unauthorized => true,
             ApiError::Failed(err) => err.is_refusal(),

@@ -5,10 +5,7 @@
 //! from a private CA). The config holds no secret: the session tokens live
 //! in the roles. It is still seal-wrapped, as the roles are.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use vault_plugin_sdk::prelude::*;
 use vault_plugin_sdk::upstream::{UpstreamSettings, normalize_base_url};
 
@@ -34,6 +31,30 @@ pub struct Config {
     pub upstream: UpstreamSettings,
 }
 
+impl Record<State> for Config {
+    /// Insists on a URL, normalises it, and builds the HTTP client, so a CA
+    /// problem is a 400 when the config is written.
+    async fn check(&mut self, state: &State, _: &Request) -> Result<()> {
+        if self.url.trim().is_empty() {
+            return Err(Error::bad_request(
+                "url is required, e.g. url=https://api.balena-cloud.com",
+            ));
+        }
+        self.url = normalize_base_url("url", &self.url)?;
+        self.balena(state).map(drop)
+    }
+
+    /// The read of the Go plugin this replaces: the URL, the timeout under
+    /// its former name, and whether a CA is set.
+    fn show(&self, data: &mut JsonMap) {
+        data.retain(|key, _| key == "url" || key == "has_ca_cert");
+        data.insert(
+            "request_timeout".into(),
+            self.upstream.timeout.get().as_secs().into(),
+        );
+    }
+}
+
 impl Config {
     /// Reads the configuration; a clear 400 when the mount has none yet.
     pub async fn load(req: &Request) -> Result<Config> {
@@ -52,42 +73,4 @@ impl Config {
             state.upstream.client(&self.url, &self.upstream)?,
         ))
     }
-}
-
-/// Whether the mount has a configuration.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    CONFIG.exists(req.storage()).await
-}
-
-/// Writes the configuration (create or update).
-pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
-    let mut config = update.apply(CONFIG.load(req.storage()).await?)?;
-    if config.url.trim().is_empty() {
-        return Err(Error::bad_request(
-            "url is required, e.g. url=https://api.balena-cloud.com",
-        ));
-    }
-    config.url = normalize_base_url("url", &config.url)?;
-    // Builds the HTTP client now, so a CA problem is reported here.
-    config.balena(&state)?;
-    CONFIG.save(req.storage(), &config).await?;
-    Ok(Response::empty())
-}
-
-/// Shows the configuration: the URL, the timeout, and whether a CA is set.
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    match CONFIG.load(req.storage()).await? {
-        Some(config) => Response::json(&json!({
-            "url": config.url,
-            "request_timeout": config.upstream.timeout.get().as_secs(),
-            "has_ca_cert": !config.upstream.ca_cert.is_empty(),
-        })),
-        None => Err(Error::not_found("no configuration")),
-    }
-}
-
-/// Removes the configuration.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    CONFIG.delete(req.storage()).await?;
-    Ok(Response::empty())
 }

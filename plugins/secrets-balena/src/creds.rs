@@ -29,10 +29,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use vault_plugin_sdk::prelude::*;
+use vault_plugin_sdk::random;
 
 use crate::State;
 use crate::client::{ApiError, Deleted, format_time};
@@ -85,10 +85,7 @@ pub fn secret() -> Secret<State, MintedKey> {
 
 /// Mints a key for the role in the path.
 pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Result<Response> {
-    let role = ROLES
-        .load(req.storage(), &role_name)
-        .await?
-        .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
+    let role = ROLES.require(req.storage(), &role_name).await?;
     let balena = Config::load(&req).await?.balena(&state)?;
     let now = SystemTime::now();
     let expires_at = now + role.effective_max_ttl(&req).await?;
@@ -98,7 +95,7 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
     let key_name = format!(
         "{}-{role_name}-{millis}-{}",
         role.key_name_prefix,
-        random_hex()?
+        random::hex(4)?
     );
     let pending = PendingKey {
         key_name: key_name.clone(),
@@ -106,36 +103,32 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
         user_id: role.login.user_id,
         expires_at: secs(expires_at),
     };
-    let wal_id = put_wal(req.storage(), &pending).await?;
+    let wal = WalGuard::begin(req.storage(), &pending).await?;
 
     let mut session = Session::of_role(&role_name, role.login.clone());
     let description = role.key_description.as_str();
-    let mut minted = balena
+    let first = balena
         .create_key(session.token(), &key_name, description, expires_at)
         .await;
-    match session.renewed_for(&minted, &balena, req.storage()).await {
+    let minted = match session.renewed_for(&first, &balena, req.storage()).await {
+        // Refused for an old login: again with a fresh one.
         Ok(true) => {
-            minted = balena
+            balena
                 .create_key(session.token(), &key_name, description, expires_at)
-                .await;
+                .await
         }
-        Ok(false) => {}
+        Ok(false) => first,
         Err(err) => {
             // balena refused the mint and no fresh login could be had.
-            delete_wal(req.storage(), &wal_id).await?;
+            wal.done().await?;
             return Err(err);
         }
-    }
-    let key = match minted {
-        Ok(key) => key,
-        Err(err) => {
-            // A refusal created nothing; otherwise the rollback finds out.
-            if err.is_refusal() {
-                delete_wal(req.storage(), &wal_id).await?;
-            }
-            return Err(api_error(&role_name, "minting an API key", err));
-        }
     };
+    // A refusal created nothing; otherwise the rollback finds out.
+    let key = wal
+        .attempt(std::future::ready(minted))
+        .await
+        .map_err(|err| api_error(&role_name, "minting an API key", err))?;
     // From here on the key exists: on failure the WAL entry stays, and the
     // rollback deletes the key.
     let found = balena
@@ -168,7 +161,7 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
     .ttl(role.ttl)
     .max_ttl(role.max_ttl);
     // The key is in the lease now: the host revokes it when the lease ends.
-    delete_wal(req.storage(), &wal_id).await?;
+    wal.done().await?;
     tracing::info!(role = %role_name, key_id, key_name = %key_name, "minted a balena API key");
     Ok(resp)
 }
@@ -305,13 +298,4 @@ fn no_session(role: &str, user_id: u64, key_id: u64) -> Error {
          deleted long ago, or rewritten with another user's token) to delete {key} with: write \
          role/{role} again with a session token of that user"
     ))
-}
-
-/// Eight random hex digits, to keep key names unique.
-fn random_hex() -> Result<String> {
-    let mut bytes = [0u8; 4];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::internal("no randomness available for a key name"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -36,6 +36,9 @@ use vault_plugin_sdk::framework::BuildError;
 use vault_plugin_sdk::upstream::{Retry, UpstreamCache};
 use vault_plugin_sdk::{Backend, Error, Path, Result, SetupContext, SpecialPaths};
 
+use config::CONFIG;
+use roles::ROLES;
+
 /// What the handlers of one mount share: caches only, never the source of
 /// truth (that is storage, read on every request).
 #[derive(Debug)]
@@ -102,17 +105,15 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
             ..SpecialPaths::default()
         })
         .path(
-            Path::new("config")
+            CONFIG
+                .path()
                 .synopsis("Configure which balena API keys are minted at.")
                 .description(
                     "url is the API's base URL: https://api.balena-cloud.com, or a \
                      self-hosted openBalena (http(s)://host[:port][/prefix]). ca_cert (PEM) \
                      adds a private CA to the system's. Revoking leases needs the config: \
                      delete it only after every lease is gone.",
-                )
-                .read(config::read)
-                .write(config::write, config::exists)
-                .delete(config::delete),
+                ),
         )
         .path(
             Path::new("role/{name}")
@@ -128,11 +129,7 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .write(roles::write, roles::exists)
                 .delete(roles::delete),
         )
-        .path(
-            Path::new("role/?")
-                .synopsis("List the roles.")
-                .list(roles::list),
-        )
+        .path(ROLES.list_path().synopsis("List the roles."))
         .path(
             Path::new("creds/{name}")
                 .synopsis("Mint a balena API key for a role.")
@@ -147,7 +144,7 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
         .wal_rollback(creds::roll_back)
         .periodic(session::refresh_sessions)
         .invalidate(|state: Arc<State>, key: String| async move {
-            if key == config::CONFIG.key() {
+            if key == CONFIG.key() {
                 state.upstream.clear();
             }
         })

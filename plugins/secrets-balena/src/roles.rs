@@ -253,8 +253,3 @@ pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Res
     }
     Ok(Response::empty())
 }
-
-/// Lists the roles.
-pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
-    Ok(Response::list(ROLES.list(req.storage()).await?))
-}

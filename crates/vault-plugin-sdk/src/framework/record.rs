@@ -163,10 +163,11 @@ async fn checked<S, T: Record<S>>(mut value: T, state: &S, req: &Request) -> Res
     Ok(value)
 }
 
-/// The read of a stored value: 404 when there is none.
+/// The read of a stored value: a bare 404 when there is none, as for any
+/// missing entry.
 fn shown<S, T: Record<S>>(value: Option<T>) -> Result<Response> {
     let Some(value) = value else {
-        return Ok(Response::empty());
+        return Err(Error::NotFound(String::new()));
     };
     let Value::Object(mut data) = serde_json::to_value(&value)? else {
         return Err(Error::internal("a stored record must be a JSON object"));
@@ -262,7 +263,8 @@ mod tests {
     #[tokio::test]
     async fn a_config_reads_without_its_secrets_and_with_what_show_adds() {
         let tb = engine();
-        assert!(tb.read("config").await.unwrap().data.is_none(), "404 first");
+        let missing = tb.read("config").await.unwrap_err();
+        assert!(matches!(missing, Error::NotFound(ref m) if m.is_empty()), "{missing:?}");
         let config = json!({"url": "https://h/", "password": "pw-1", "pin": "1234"});
         tb.write("config", config).await.unwrap();
         let read = tb.read("config").await.unwrap().data.unwrap();
@@ -311,7 +313,7 @@ mod tests {
         assert_eq!(tb.list("role").await.unwrap(), ["a", "b"]);
         tb.delete("role/a").await.unwrap();
         tb.delete("role/a").await.unwrap(); // nothing to delete is fine
-        assert!(tb.read("role/a").await.unwrap().data.is_none());
+        assert_eq!(tb.read("role/a").await.unwrap_err().status(), 404);
         assert_eq!(tb.list("role/").await.unwrap(), ["b"]);
     }
 }
