@@ -40,6 +40,7 @@ pub mod faults;
 pub mod fleet;
 pub mod leak_check;
 pub mod prod;
+pub mod raft_node;
 pub mod test_ca;
 
 use std::env;
