@@ -591,6 +591,15 @@ impl BaoClient {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `bao write <path> <fields>` (each `key=value`, e.g. a fake's
+    /// `config_args`), like [`bao_ok`](Self::bao_ok).
+    #[track_caller]
+    pub fn write_ok(&self, path: &str, fields: &[String]) -> String {
+        let mut args = vec!["write", path];
+        args.extend(fields.iter().map(String::as_str));
+        self.bao_ok(&args)
+    }
+
     /// Run the `bao` CLI with JSON output and parse stdout.
     ///
     /// Output format is selected with `BAO_FORMAT=json` (the environment twin of

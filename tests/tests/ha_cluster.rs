@@ -190,18 +190,11 @@ fn mount_all(cluster: &Cluster, configure: &RaftNode, dir: &std::path::Path) -> 
     let root_secret = proxmox.add_token("root@pam", "vault", false);
     proxmox.add_user("alice@pve");
     proxmox.grant("/vms", "alice@pve", "PVEVMUser");
-    let ca = dir.join("proxmox-ca.pem");
-    std::fs::write(&ca, proxmox.ca_pem()).unwrap();
-    configure.bao_ok(&[
-        "write",
+    let ca = proxmox.write_ca_file(dir);
+    configure.write_ok(
         "proxmox/config",
-        "user=root",
-        "realm=pam",
-        "token_id=vault",
-        &format!("token_secret={root_secret}"),
-        &format!("proxmox_url={}", proxmox.url()),
-        &format!("ca_cert=@{}", ca.display()),
-    ]);
+        &proxmox.config_args("vault", &root_secret, Some(&ca)),
+    );
     configure.bao_ok(&[
         "write",
         "proxmox/role/alice",
@@ -211,14 +204,9 @@ fn mount_all(cluster: &Cluster, configure: &RaftNode, dir: &std::path::Path) -> 
     ]);
 
     let pachd = FakePachd::start().unwrap();
-    configure.bao_ok(&[
-        "write",
-        "pachyderm/config",
-        &format!("admin_token={}", pachd.root_token()),
-        &format!("pachd_address={}", pachd.address()),
-        "ttl=5m",
-        "max_ttl=1h",
-    ]);
+    let mut config = pachd.config_args();
+    config.extend(["ttl=5m", "max_ttl=1h"].map(String::from));
+    configure.write_ok("pachyderm/config", &config);
 
     vec![
         Engine {
@@ -270,14 +258,10 @@ fn mount_auth(cluster: &Cluster, configure: &RaftNode) -> (FakeIam, Vec<Vec<Stri
     let admin = Identity::service_id("vault-admin", ACCOUNT);
     iam.add_identity(&admin);
     let admin_key = iam.create_api_key(&admin);
-    configure.bao_ok(&[
-        "write",
+    configure.write_ok(
         "auth/ibmcloud/config",
-        &format!("api_key={}", admin_key.value),
-        &format!("account_id={ACCOUNT}"),
-        &format!("iam_endpoint={}", iam.url()),
-        &format!("user_management_endpoint={}", iam.user_management_url()),
-    ]);
+        &iam.config_args(&admin_key.value, ACCOUNT),
+    );
     let app = Identity::service_id("app", ACCOUNT);
     iam.add_identity(&app);
     configure.bao_ok(&[
