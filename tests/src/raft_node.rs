@@ -11,9 +11,8 @@
 
 use std::fs;
 use std::ops::Deref;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use serde_json::Value;
 
 use crate::test_ca::TestCa;
 use crate::{
-    BaoClient, bao_binary, clean_env, leak_check, read_log, report_log_if_panicking,
+    BaoClient, bao_binary, leak_check, read_log, report_log_if_panicking, spawn_server,
     stop_process_group, tail,
 };
 
@@ -227,30 +226,16 @@ listener "tcp" {{
 
     /// Starts the server process in a process group of its own.
     pub(crate) fn spawn(&mut self) -> Result<()> {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .context("opening the server log")?;
-        let log_err = log.try_clone().context("cloning the server log handle")?;
-        let mut cmd = Command::new(&self.client.bin);
-        cmd.arg("server")
-            .arg(format!("-config={}", self.config_path.display()))
-            .args(
-                self.extra_configs
-                    .iter()
-                    .map(|path| format!("-config={}", path.display())),
-            )
-            .arg("-log-level=debug");
-        clean_env(&mut cmd, &self.client.home);
-        cmd.stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            // Own process group: the last resort reaches plugin processes too.
-            .process_group(0);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", self.client.bin.display()))?;
+        let configs: Vec<String> = std::iter::once(&self.config_path)
+            .chain(&self.extra_configs)
+            .map(|path| format!("-config={}", path.display()))
+            .collect();
+        let child = spawn_server(
+            &self.client.bin,
+            &configs,
+            &self.client.home,
+            &self.log_path,
+        )?;
         self.child = Some(child);
         Ok(())
     }
