@@ -24,17 +24,17 @@
 //! ```
 
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 
 use crate::raft_node::RaftNode;
 use crate::test_ca::TestCa;
-use crate::{BaoClient, START_ATTEMPTS, free_port};
+use crate::{START_ATTEMPTS, free_port};
 
 /// A production-shape OpenBao server (see the module doc), stopped on drop.
-/// The CLI and catalog helpers come from [`BaoClient`], through `Deref`,
-/// with the root token from `operator init` and the test CA.
+/// Its port, pid, config and log come from its [`RaftNode`], the CLI and
+/// catalog helpers from the node's [`BaoClient`](crate::BaoClient), through
+/// `Deref`, with the root token from `operator init` and the test CA.
 pub struct ProdServer {
     node: RaftNode,
     unseal_key: String,
@@ -43,9 +43,9 @@ pub struct ProdServer {
 }
 
 impl Deref for ProdServer {
-    type Target = BaoClient;
+    type Target = RaftNode;
 
-    fn deref(&self) -> &BaoClient {
+    fn deref(&self) -> &RaftNode {
         &self.node
     }
 }
@@ -114,11 +114,6 @@ impl ProdServer {
             }
         }
         Err(last_err.unwrap_or_else(|| anyhow!("no start attempts made")))
-    }
-
-    /// Where the output of `operator init -format=json` is kept.
-    pub fn init_file(&self) -> PathBuf {
-        self.node.init_file()
     }
 
     /// Adds a config file `<name>.hcl` with `hcl` to the server's config
@@ -212,31 +207,6 @@ impl ProdServer {
     /// The unseal key from `operator init`.
     pub fn unseal_key(&self) -> &str {
         &self.unseal_key
-    }
-
-    /// TCP port of the API listener (127.0.0.1); the cluster port is the next one.
-    pub fn port(&self) -> u16 {
-        self.node.port()
-    }
-
-    /// Process id of the running server.
-    pub fn pid(&self) -> Option<u32> {
-        self.node.pid()
-    }
-
-    /// The server's config file.
-    pub fn config_path(&self) -> &Path {
-        self.node.config_path()
-    }
-
-    /// The server's log file: every start appends to it (debug level).
-    pub fn log_path(&self) -> &Path {
-        self.node.log_path()
-    }
-
-    /// The server log so far, of every start (lossy UTF-8).
-    pub fn log_contents(&self) -> String {
-        self.node.log_contents()
     }
 }
 
