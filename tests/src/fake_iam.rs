@@ -522,6 +522,28 @@ impl FakeIam {
         format!("{}{USER_MANAGEMENT_PREFIX}", self.server.uri())
     }
 
+    /// The fields of an `auth-ibmcloud` config that reaches this fake with
+    /// the admin API key `api_key` of account `account_id`, as `key=value`
+    /// arguments of `bao write <mount>/config`
+    /// ([`BaoClient::write_ok`](crate::BaoClient::write_ok)).
+    pub fn config_args(&self, api_key: &str, account_id: &str) -> Vec<String> {
+        vec![
+            format!("api_key={api_key}"),
+            format!("account_id={account_id}"),
+            format!("iam_endpoint={}", self.url()),
+            format!("user_management_endpoint={}", self.user_management_url()),
+        ]
+    }
+
+    /// The same config as [`config_args`](Self::config_args), as the JSON
+    /// body of a `PUT <mount>/config`.
+    pub fn config_json(&self, api_key: &str, account_id: &str) -> Value {
+        json!({
+            "api_key": api_key, "account_id": account_id, "iam_endpoint": self.url(),
+            "user_management_endpoint": self.user_management_url(),
+        })
+    }
+
     /// The issuer the discovery document names and tokens carry
     /// (`<url>/identity` unless changed).
     pub fn issuer(&self) -> String {

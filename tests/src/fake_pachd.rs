@@ -601,6 +601,17 @@ impl FakePachd {
         &self.root_token
     }
 
+    /// The fields of a `secrets-pachyderm` config that reaches this fake
+    /// with its root token, as `key=value` arguments of
+    /// `bao write <mount>/config`
+    /// ([`BaoClient::write_ok`](crate::BaoClient::write_ok)).
+    pub fn config_args(&self) -> Vec<String> {
+        vec![
+            format!("admin_token={}", self.root_token),
+            format!("pachd_address={}", self.address()),
+        ]
+    }
+
     /// Binds `role` to `subject` on the cluster (`pachctl auth set cluster`).
     pub fn grant(&self, subject: &str, role: Role) {
         self.shared.lock().roles.insert(subject.to_owned(), role);

@@ -13,6 +13,7 @@
 //! creation, and turn off `regenerate` (Proxmox VE before 9.1).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::percent_decode_str;
@@ -182,6 +183,57 @@ impl FakeProxmox {
     /// The PEM of the CA of the fake's certificate (a config's `ca_cert`).
     pub fn ca_pem(&self) -> &str {
         self.front.ca_pem()
+    }
+
+    /// The fields of a `secrets-proxmox` config that reaches this fake as
+    /// token `root@pam!<token_id>` with `secret` (from
+    /// [`add_token`](Self::add_token)), as `key=value` arguments of
+    /// `bao write <mount>/config` ([`BaoClient::write_ok`](crate::BaoClient::write_ok)).
+    /// The CLI reads the CA from `ca_file` (`ca_cert=@<file>`, as an operator
+    /// passes it; see [`write_ca_file`](Self::write_ca_file)); without one,
+    /// the config skips TLS verification.
+    pub fn config_args(&self, token_id: &str, secret: &str, ca_file: Option<&Path>) -> Vec<String> {
+        let trust = match ca_file {
+            Some(file) => format!("ca_cert=@{}", file.display()),
+            None => "insecure_skip_tls_verify=true".to_owned(),
+        };
+        vec![
+            "user=root".to_owned(),
+            "realm=pam".to_owned(),
+            format!("token_id={token_id}"),
+            format!("token_secret={secret}"),
+            format!("proxmox_url={}", self.url()),
+            trust,
+        ]
+    }
+
+    /// The same config as [`config_args`](Self::config_args), as the JSON
+    /// body of a `PUT <mount>/config`: with `ca_pem` as `ca_cert`, without
+    /// it skipping TLS verification.
+    pub fn config_json(&self, token_id: &str, secret: &str, ca_pem: Option<&str>) -> Value {
+        let mut config = json!({
+            "user": "root", "realm": "pam", "token_id": token_id, "token_secret": secret,
+            "proxmox_url": self.url(),
+        });
+        match ca_pem {
+            Some(pem) => config["ca_cert"] = pem.into(),
+            None => config["insecure_skip_tls_verify"] = true.into(),
+        }
+        config
+    }
+
+    /// Writes the fake's CA ([`ca_pem`](Self::ca_pem)) to
+    /// `dir/proxmox-ca.pem`, for [`config_args`](Self::config_args), and
+    /// returns that path.
+    ///
+    /// # Panics
+    /// If the file cannot be written.
+    #[track_caller]
+    pub fn write_ca_file(&self, dir: &Path) -> PathBuf {
+        let file = dir.join("proxmox-ca.pem");
+        std::fs::write(&file, self.ca_pem())
+            .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+        file
     }
 
     /// Adds user `userid` (`name@realm`).

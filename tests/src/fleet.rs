@@ -146,12 +146,7 @@ impl Fleet {
                 mount: "auth/ibmcloud",
                 auth: true,
                 reference: vec![
-                    (
-                        "config".into(),
-                        json!({"api_key": admin_key, "account_id": account,
-                               "iam_endpoint": iam.url(),
-                               "user_management_endpoint": iam.user_management_url()}),
-                    ),
+                    ("config".into(), iam.config_json(&admin_key, account)),
                     (
                         "role/dev-role".into(),
                         json!({"bound_subjects": app.sub, "token_policies": "default",
@@ -171,9 +166,7 @@ impl Fleet {
                 reference: vec![
                     (
                         "config".into(),
-                        json!({"user": "root", "realm": "pam", "token_id": "vault",
-                               "token_secret": proxmox_secret, "proxmox_url": proxmox.url(),
-                               "insecure_skip_tls_verify": true}),
+                        proxmox.config_json("vault", &proxmox_secret, None),
                     ),
                     (
                         "role/ci".into(),

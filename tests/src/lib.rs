@@ -39,6 +39,7 @@ pub mod fake_proxmox;
 pub mod fleet;
 pub mod leak_check;
 pub mod prod;
+pub mod raft_node;
 pub mod test_ca;
 
 /// The fault switch of the fakes, from the SDK's test kit.
@@ -335,32 +336,20 @@ impl BaoServer {
         let plugin_dir = dir.path().join("plugins");
         fs::create_dir(&plugin_dir).context("creating plugin dir")?;
         let log_path = dir.path().join(SERVER_LOG);
-        let log = fs::File::create(&log_path).context("creating server log")?;
-        let log_err = log.try_clone().context("cloning server log handle")?;
         let port = free_port()?;
         let addr = format!("http://127.0.0.1:{port}");
         let config_path = dir.path().join("leak-check.hcl");
         fs::write(&config_path, leak_check::audit_config(dir.path()))
             .context("writing the audit config")?;
-
-        let mut cmd = Command::new(bin);
-        cmd.arg("server")
-            .arg("-dev")
-            .arg(format!("-config={}", config_path.display()))
-            .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .arg(format!("-dev-plugin-dir={}", plugin_dir.display()))
-            .arg("-dev-no-store-token")
-            .arg("-log-level=debug");
-        clean_env(&mut cmd, dir.path());
-        cmd.stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            // Own process group: Drop signals the group, reaching plugin processes too.
-            .process_group(0);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
+        let args = [
+            "-dev".to_owned(),
+            format!("-config={}", config_path.display()),
+            format!("-dev-root-token-id={ROOT_TOKEN}"),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+            format!("-dev-plugin-dir={}", plugin_dir.display()),
+            "-dev-no-store-token".to_owned(),
+        ];
+        let child = spawn_server(bin, &args, dir.path(), &log_path)?;
         let client = BaoClient {
             bin: bin.to_path_buf(),
             addr,
@@ -590,6 +579,15 @@ impl BaoClient {
         let out = self.bao(args);
         expect_success(args, &out);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `bao write <path> <fields>` (each `key=value`, e.g. a fake's
+    /// `config_args`), like [`bao_ok`](Self::bao_ok).
+    #[track_caller]
+    pub fn write_ok(&self, path: &str, fields: &[String]) -> String {
+        let mut args = vec!["write", path];
+        args.extend(fields.iter().map(String::as_str));
+        self.bao_ok(&args)
     }
 
     /// Run the `bao` CLI with JSON output and parse stdout.
@@ -899,6 +897,27 @@ fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
             libc::kill(-pgid, sig);
         }
     }
+}
+
+/// Starts `bao server <args> -log-level=debug` with the environment of
+/// [`clean_env`], stdout and stderr appended to `log_path`, in a process
+/// group of its own: stopping the group reaches plugin processes too.
+fn spawn_server(bin: &Path, args: &[String], home: &Path, log_path: &Path) -> Result<Child> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .context("opening the server log")?;
+    let log_err = log.try_clone().context("cloning the server log handle")?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("server").args(args).arg("-log-level=debug");
+    clean_env(&mut cmd, home);
+    cmd.stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .process_group(0);
+    cmd.spawn()
+        .with_context(|| format!("spawning {}", bin.display()))
 }
 
 /// Drop inherited `BAO_*`/`VAULT_*` variables (they could redirect the CLI or

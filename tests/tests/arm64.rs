@@ -192,12 +192,7 @@ fn secrets_pachyderm_mints_and_revokes_a_robot_token_under_qemu() {
     );
     server.enable_secrets("secrets-pachyderm", "pachyderm");
     assert!(runs_under_qemu(&file), "the mount runs the arm64 binary");
-    server.bao_ok(&[
-        "write",
-        "pachyderm/config",
-        &format!("admin_token={}", fake.root_token()),
-        &format!("pachd_address={}", fake.address()),
-    ]);
+    server.write_ok("pachyderm/config", &fake.config_args());
     let login = server.bao_json(&["write", "pachyderm/login", "username=robot:ci"]);
     let token = login["data"]["user_token"].as_str().unwrap();
     assert_eq!(fake.subject_of(token).as_deref(), Some("robot:ci"));
@@ -214,8 +209,7 @@ fn secrets_proxmox_mints_and_revokes_a_token_under_qemu() {
     fake.add_user("alice@pve");
     fake.grant("/vms", "alice@pve", "PVEVMUser");
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    let ca = fake.write_ca_file(dir.path());
     let server = BaoServer::start();
     let file = install_under_qemu(
         &server,
@@ -227,16 +221,10 @@ fn secrets_proxmox_mints_and_revokes_a_token_under_qemu() {
     );
     server.enable_secrets("secrets-proxmox", "proxmox");
     assert!(runs_under_qemu(&file), "the mount runs the arm64 binary");
-    server.bao_ok(&[
-        "write",
+    server.write_ok(
         "proxmox/config",
-        "user=root",
-        "realm=pam",
-        "token_id=vault",
-        &format!("token_secret={root_secret}"),
-        &format!("proxmox_url={}", fake.url()),
-        &format!("ca_cert=@{}", ca.display()),
-    ]);
+        &fake.config_args("vault", &root_secret, Some(&ca)),
+    );
     server.bao_ok(&["write", "proxmox/role/alice", "user=alice", "realm=pve"]);
     let creds = server.bao_json(&["read", "proxmox/creds/alice"]);
     let full = creds["data"]["token_id_full"].as_str().unwrap();
@@ -276,14 +264,10 @@ fn auth_ibmcloud_logs_in_with_an_api_key_under_qemu() {
     );
     server.enable_auth("auth-ibmcloud", "ibmcloud");
     assert!(runs_under_qemu(&file), "the mount runs the arm64 binary");
-    server.bao_ok(&[
-        "write",
+    server.write_ok(
         "auth/ibmcloud/config",
-        &format!("api_key={}", admin_key.value),
-        "account_id=acct-arm64",
-        &format!("iam_endpoint={}", fake.url()),
-        &format!("user_management_endpoint={}", fake.user_management_url()),
-    ]);
+        &fake.config_args(&admin_key.value, "acct-arm64"),
+    );
     server.bao_ok(&[
         "write",
         "auth/ibmcloud/role/app",

@@ -54,14 +54,10 @@ impl Setup {
             "-options=wal_rollback_min_age=1s",
             NAME,
         ]);
-        server.bao_ok(&[
-            "write",
+        server.write_ok(
             "auth/ibmcloud/config",
-            &format!("api_key={}", admin_key.value),
-            &format!("account_id={ACCOUNT}"),
-            &format!("iam_endpoint={}", fake.url()),
-            &format!("user_management_endpoint={}", fake.user_management_url()),
-        ]);
+            &fake.config_args(&admin_key.value, ACCOUNT),
+        );
         Setup {
             fake,
             server,

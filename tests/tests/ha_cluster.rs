@@ -21,12 +21,13 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::cluster::{Cluster, NODES, Node};
+use integration_tests::cluster::{Cluster, NODES};
 use integration_tests::fake_balena::FakeBalena;
 use integration_tests::fake_iam::{FakeIam, Identity};
 use integration_tests::fake_keys::FakeKeyService;
 use integration_tests::fake_pachd::FakePachd;
 use integration_tests::fake_proxmox::FakeProxmox;
+use integration_tests::raft_node::RaftNode;
 use integration_tests::{crate_version, plugin_binary, wait_for};
 use serde_json::{Value, json};
 
@@ -100,7 +101,7 @@ impl Engine {
     /// Issues a credential through `node`: exactly one more upstream, and
     /// it works.
     #[track_caller]
-    fn issue(&self, node: &Node) -> Value {
+    fn issue(&self, node: &RaftNode) -> Value {
         let before = self.upstream_count();
         let creds = node.bao_json(self.issue);
         assert!(self.is_live(&creds), "{}: {creds}", self.mount);
@@ -116,7 +117,7 @@ impl Engine {
 
     /// Renews the lease of `creds` through `node`.
     #[track_caller]
-    fn renew(&self, node: &Node, creds: &Value) {
+    fn renew(&self, node: &RaftNode, creds: &Value) {
         let renewed = node.bao_json(&["lease", "renew", lease(creds)]);
         assert!(
             renewed["lease_duration"].as_u64().is_some_and(|d| d > 0),
@@ -130,7 +131,7 @@ impl Engine {
     /// upstream. (How many are left is counted at the end: a rollback may
     /// delete an orphan meanwhile.)
     #[track_caller]
-    fn revoke(&self, node: &Node, creds: &Value) {
+    fn revoke(&self, node: &RaftNode, creds: &Value) {
         node.bao_ok(&["lease", "revoke", "-sync", lease(creds)]);
         assert!(
             !self.is_live(creds),
@@ -143,7 +144,7 @@ impl Engine {
 
 /// Mounts and configures every plugin: `configure` is a standby, so every
 /// write is forwarded to the active node.
-fn mount_all(cluster: &Cluster, configure: &Node, dir: &std::path::Path) -> Vec<Engine> {
+fn mount_all(cluster: &Cluster, configure: &RaftNode, dir: &std::path::Path) -> Vec<Engine> {
     let active = cluster.node(cluster.active());
     for (name, crate_dir) in PLUGINS {
         cluster.install_plugin(
@@ -189,18 +190,11 @@ fn mount_all(cluster: &Cluster, configure: &Node, dir: &std::path::Path) -> Vec<
     let root_secret = proxmox.add_token("root@pam", "vault", false);
     proxmox.add_user("alice@pve");
     proxmox.grant("/vms", "alice@pve", "PVEVMUser");
-    let ca = dir.join("proxmox-ca.pem");
-    std::fs::write(&ca, proxmox.ca_pem()).unwrap();
-    configure.bao_ok(&[
-        "write",
+    let ca = proxmox.write_ca_file(dir);
+    configure.write_ok(
         "proxmox/config",
-        "user=root",
-        "realm=pam",
-        "token_id=vault",
-        &format!("token_secret={root_secret}"),
-        &format!("proxmox_url={}", proxmox.url()),
-        &format!("ca_cert=@{}", ca.display()),
-    ]);
+        &proxmox.config_args("vault", &root_secret, Some(&ca)),
+    );
     configure.bao_ok(&[
         "write",
         "proxmox/role/alice",
@@ -210,14 +204,9 @@ fn mount_all(cluster: &Cluster, configure: &Node, dir: &std::path::Path) -> Vec<
     ]);
 
     let pachd = FakePachd::start().unwrap();
-    configure.bao_ok(&[
-        "write",
-        "pachyderm/config",
-        &format!("admin_token={}", pachd.root_token()),
-        &format!("pachd_address={}", pachd.address()),
-        "ttl=5m",
-        "max_ttl=1h",
-    ]);
+    let mut config = pachd.config_args();
+    config.extend(["ttl=5m", "max_ttl=1h"].map(String::from));
+    configure.write_ok("pachyderm/config", &config);
 
     vec![
         Engine {
@@ -245,7 +234,7 @@ fn mount_all(cluster: &Cluster, configure: &Node, dir: &std::path::Path) -> Vec<
 
 /// Mounts both auth plugins and configures them through `configure` (a
 /// standby); returns the fake IAM and the login commands, one per plugin.
-fn mount_auth(cluster: &Cluster, configure: &Node) -> (FakeIam, Vec<Vec<String>>) {
+fn mount_auth(cluster: &Cluster, configure: &RaftNode) -> (FakeIam, Vec<Vec<String>>) {
     let active = cluster.node(cluster.active());
     for (name, crate_dir) in AUTH_PLUGINS {
         cluster.install_plugin(
@@ -269,14 +258,10 @@ fn mount_auth(cluster: &Cluster, configure: &Node) -> (FakeIam, Vec<Vec<String>>
     let admin = Identity::service_id("vault-admin", ACCOUNT);
     iam.add_identity(&admin);
     let admin_key = iam.create_api_key(&admin);
-    configure.bao_ok(&[
-        "write",
+    configure.write_ok(
         "auth/ibmcloud/config",
-        &format!("api_key={}", admin_key.value),
-        &format!("account_id={ACCOUNT}"),
-        &format!("iam_endpoint={}", iam.url()),
-        &format!("user_management_endpoint={}", iam.user_management_url()),
-    ]);
+        &iam.config_args(&admin_key.value, ACCOUNT),
+    );
     let app = Identity::service_id("app", ACCOUNT);
     iam.add_identity(&app);
     configure.bao_ok(&[
@@ -306,7 +291,7 @@ fn mount_auth(cluster: &Cluster, configure: &Node) -> (FakeIam, Vec<Vec<String>>
 
 /// Logs in through `node` with `login`: the client token.
 #[track_caller]
-fn log_in(node: &Node, login: &[String]) -> String {
+fn log_in(node: &RaftNode, login: &[String]) -> String {
     let args: Vec<&str> = login.iter().map(String::as_str).collect();
     let answer = node.bao_json(&args);
     answer["auth"]["client_token"]
@@ -318,7 +303,7 @@ fn log_in(node: &Node, login: &[String]) -> String {
 /// Renews `token` through `node` (the auth plugin's renew runs on the
 /// active node).
 #[track_caller]
-fn renew_token(node: &Node, token: &str) {
+fn renew_token(node: &RaftNode, token: &str) {
     let renewed = node.bao_json(&["token", "renew", token]);
     assert!(
         renewed["auth"]["lease_duration"]

@@ -241,16 +241,10 @@ fn a_plugin_killed_mid_mint_or_mid_revoke_leaves_no_orphan_and_loses_no_lease() 
     let pve = FakeProxmox::start().unwrap();
     let root_secret = pve.add_token("root@pam", "vault", false);
     pve.add_user("alice@pve");
-    server.bao_ok(&[
-        "write",
+    server.write_ok(
         "proxmox/config",
-        "user=root",
-        "realm=pam",
-        "token_id=vault",
-        &format!("token_secret={root_secret}"),
-        &format!("proxmox_url={}", pve.url()),
-        "insecure_skip_tls_verify=true",
-    ]);
+        &pve.config_args("vault", &root_secret, None),
+    );
     for (role, ttl) in [("long", "1h"), ("short", "2s")] {
         server.bao_ok(&[
             "write",
@@ -361,15 +355,9 @@ fn pachyderm_crashes(server: &BaoServer) -> PachdCrash {
         "pachyderm",
     );
     let fake = FakePachd::start().unwrap();
-    server.bao_ok(&[
-        "write",
-        "pachyderm/config",
-        &format!("admin_token={}", fake.root_token()),
-        &format!("pachd_address={}", fake.address()),
-        "ttl=5m",
-        "max_ttl=1h",
-        "request_timeout=120s",
-    ]);
+    let mut config = fake.config_args();
+    config.extend(["ttl=5m", "max_ttl=1h", "request_timeout=120s"].map(String::from));
+    server.write_ok("pachyderm/config", &config);
     // (c) first, so that no rollback's revoke meets the held one: killed
     // while pachd holds the revoke.
     let lease = lease_of(&server.bao_json(&["write", "-format=json", "-f", "pachyderm/login/ci"]));

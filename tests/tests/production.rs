@@ -283,14 +283,9 @@ mod pachyderm {
     pub const RULE: &str = r#"path "pachyderm/login/ci" { capabilities = ["update"] }"#;
 
     pub fn configure(fakes: &Fakes, client: &BaoClient) {
-        client.bao_ok(&[
-            "write",
-            "pachyderm/config",
-            &format!("admin_token={}", fakes.pachd.root_token()),
-            &format!("pachd_address={}", fakes.pachd.address()),
-            "ttl=45s",
-            "max_ttl=1h",
-        ]);
+        let mut config = fakes.pachd.config_args();
+        config.extend(["ttl=45s", "max_ttl=1h"].map(String::from));
+        client.write_ok("pachyderm/config", &config);
     }
 
     pub fn issue(_: &Fakes, client: &BaoClient, token: &str) -> Value {
@@ -325,18 +320,11 @@ mod proxmox {
         let root = fakes.proxmox.add_token("root@pam", "vault", false);
         fakes.proxmox.add_user("alice@pve");
         fakes.proxmox.grant("/vms", "alice@pve", "PVEVMUser");
-        let ca = fakes.dir.path().join("proxmox-ca.pem");
-        fs::write(&ca, fakes.proxmox.ca_pem()).unwrap();
-        client.bao_ok(&[
-            "write",
+        let ca = fakes.proxmox.write_ca_file(fakes.dir.path());
+        client.write_ok(
             "proxmox/config",
-            "user=root",
-            "realm=pam",
-            "token_id=vault",
-            &format!("token_secret={root}"),
-            &format!("proxmox_url={}", fakes.proxmox.url()),
-            &format!("ca_cert=@{}", ca.display()),
-        ]);
+            &fakes.proxmox.config_args("vault", &root, Some(&ca)),
+        );
         client.bao_ok(&[
             "write",
             "proxmox/role/alice",
@@ -387,17 +375,10 @@ mod ibmcloud {
         fakes.iam.add_identity(&admin);
         fakes.iam.add_identity(&fakes.ci);
         let admin_key = fakes.iam.create_api_key(&admin);
-        client.bao_ok(&[
-            "write",
+        client.write_ok(
             "auth/ibmcloud/config",
-            &format!("api_key={}", admin_key.value),
-            &format!("account_id={ACCOUNT}"),
-            &format!("iam_endpoint={}", fakes.iam.url()),
-            &format!(
-                "user_management_endpoint={}",
-                fakes.iam.user_management_url()
-            ),
-        ]);
+            &fakes.iam.config_args(&admin_key.value, ACCOUNT),
+        );
         client.bao_ok(&[
             "write",
             "auth/ibmcloud/role/ci",

@@ -35,15 +35,9 @@ impl Setup {
             args,
         );
         server.enable_secrets(NAME, "pachyderm");
-        server.bao_ok(&[
-            "write",
-            "pachyderm/config",
-            &format!("admin_token={}", fake.root_token()),
-            &format!("pachd_address={}", fake.address()),
-            "ttl=45s",
-            "max_ttl=1h",
-            "request_timeout=2s",
-        ]);
+        let mut config = fake.config_args();
+        config.extend(["ttl=45s", "max_ttl=1h", "request_timeout=2s"].map(String::from));
+        server.write_ok("pachyderm/config", &config);
         Setup { fake, server }
     }
 

@@ -41,8 +41,7 @@ fn the_operators_flow_privsep_leases_rollback_and_rotation() {
     fake.add_user("alice@pve");
     fake.grant("/vms", "alice@pve", "PVEVMUser");
     let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, fake.ca_pem()).unwrap();
+    let ca = fake.write_ca_file(dir.path());
 
     let server = BaoServer::start();
     server.install_plugin(
@@ -55,16 +54,10 @@ fn the_operators_flow_privsep_leases_rollback_and_rotation() {
 
     // The operator's flow, as written in the original README.
     server.bao_ok(&["secrets", "enable", "-path=proxmox", NAME]);
-    server.bao_ok(&[
-        "write",
+    server.write_ok(
         "proxmox/config",
-        "user=root",
-        "realm=pam",
-        "token_id=vault",
-        &format!("token_secret={root_secret}"),
-        &format!("proxmox_url={}", fake.url()),
-        &format!("ca_cert=@{}", ca.display()),
-    ]);
+        &fake.config_args("vault", &root_secret, Some(&ca)),
+    );
     server.bao_ok(&["write", "proxmox/role/alice", "user=alice", "realm=pve"]);
     let creds = server.bao_json(&["read", "proxmox/creds/alice"]);
     let (id, full, secret) = (
@@ -167,18 +160,9 @@ fn the_operators_flow_privsep_leases_rollback_and_rotation() {
     ]);
     let crash_secret = fake.add_token("root@pam", "crash", false);
     secrets.push(crash_secret.clone());
-    server.bao_ok(&[
-        "write",
-        "proxmox-crash/config",
-        "user=root",
-        "realm=pam",
-        "token_id=crash",
-        &format!("token_secret={crash_secret}"),
-        &format!("proxmox_url={}", fake.url()),
-        "insecure_skip_tls_verify=true",
-        "http_headers=X-Via,vault",
-        "timeout=120",
-    ]);
+    let mut config = fake.config_args("crash", &crash_secret, None);
+    config.extend(["http_headers=X-Via,vault", "timeout=120"].map(String::from));
+    server.write_ok("proxmox-crash/config", &config);
     server.bao_ok(&[
         "write",
         "proxmox-crash/role/alice",

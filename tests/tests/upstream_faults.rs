@@ -358,10 +358,9 @@ fn every_upstream_failure_is_a_clear_bounded_error_that_leaves_nothing_behind() 
     let root_secret = pve.add_token("root@pam", "vault", false);
     pve.add_user("alice@pve");
     let pve_config = |url: &str, ca: Option<&str>| {
-        let body = json!({
-            "user": "root", "realm": "pam", "token_id": "vault", "token_secret": root_secret,
-            "proxmox_url": url, "ca_cert": ca.unwrap_or(""), "timeout": TIMEOUT,
-        });
+        let mut body = pve.config_json("vault", &root_secret, Some(ca.unwrap_or("")));
+        body["proxmox_url"] = url.into();
+        body["timeout"] = TIMEOUT.into();
         server.http("PUT", "proxmox/config", Some(&body))
     };
     let (status, body) = pve_config(&pve.url(), Some(pve.ca_pem()));
@@ -435,14 +434,9 @@ fn ibmcloud_faults(server: &BaoServer) {
     let admin = Identity::service_id("vault-admin", "acct-1");
     fake.add_identity(&admin);
     let admin_key = fake.create_api_key(&admin);
-    let (status, body) = server.http(
-        "PUT",
-        "auth/ibmcloud/config",
-        Some(&json!({
-            "api_key": admin_key.value, "account_id": "acct-1", "timeout": TIMEOUT,
-            "iam_endpoint": fake.url(), "user_management_endpoint": fake.user_management_url(),
-        })),
-    );
+    let mut config = fake.config_json(&admin_key.value, "acct-1");
+    config["timeout"] = TIMEOUT.into();
+    let (status, body) = server.http("PUT", "auth/ibmcloud/config", Some(&config));
     assert!(status < 300, "{body}");
     let ci = Identity::service_id("ci", "acct-1");
     fake.add_identity(&ci);
