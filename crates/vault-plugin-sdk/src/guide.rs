@@ -3,20 +3,21 @@
 //!
 //! * [`secrets_engine`]: a secrets engine from `main.rs` to `bao secrets
 //!   enable`: paths, handlers, typed fields and path captures, errors,
-//!   storage, config and roles with partial updates and write-only fields,
-//!   typed secrets with leases, the typed WAL, periodic work, help and
-//!   OpenAPI, logging.
+//!   storage, config and roles as records (generated paths, partial
+//!   updates, write-only fields), typed secrets with leases, the WAL guard,
+//!   periodic work, help and OpenAPI, logging.
 //! * [`auth_method`]: what changes for an auth method: the login path, the
 //!   `Auth` a login returns, aliases, the `token_*` fields, token renewal.
-//! * [`testing`]: the in-process test kit, fake upstreams, and tests
-//!   against a real OpenBao.
+//! * [`testing`]: the in-process test kit, wiremock fakes of an upstream
+//!   with failures on demand, and tests against a real OpenBao.
 //! * `upstream` (with the `upstream` feature): calling an upstream API
 //!   over HTTPS or gRPC: the settings block, the cached client, errors,
 //!   retries.
 //!
-//! The examples in the guides are compiled (and most are run) by
-//! `cargo test --doc`; the ones about the test kit need the `test-util`
-//! feature to be compiled.
+//! The plugin to copy is `examples/token_engine/` in this crate, a complete
+//! engine with its tests. The examples in the guides are compiled (and most
+//! are run) by `cargo test --doc`; the ones about the test kit need the
+//! `test-util` feature, and those calling an upstream `upstream` too.
 
 #[doc = include_str!("../docs/secrets-engine.md")]
 pub mod secrets_engine {}
