@@ -73,8 +73,9 @@ step "release build (static, $TARGET)"
 # used from the debug build the tests need anyway.
 ./scripts/build-release.sh --workspace --exclude integration-tests
 export PLUGIN_TARGET_DIR="$RELEASE_DIR"
-step "debug build of the tests crate's tools (fake-upstreams for the demo)"
+step "debug build of the tests crate's tools (fake-upstreams for the demo) and the SDK's token_engine example (tests/token_engine.rs)"
 cargo build --locked -p integration-tests --bins
+cargo build --locked -p vault-plugin-sdk --example token_engine --features upstream,test-util
 export FAKES_BIN="$TARGET_ROOT/debug/fake-upstreams"
 
 if [[ "${SKIP_ARM64:-0}" != 1 || "${CI:-}" == true ]]; then

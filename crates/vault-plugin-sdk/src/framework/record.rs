@@ -264,7 +264,10 @@ mod tests {
     async fn a_config_reads_without_its_secrets_and_with_what_show_adds() {
         let tb = engine();
         let missing = tb.read("config").await.unwrap_err();
-        assert!(matches!(missing, Error::NotFound(ref m) if m.is_empty()), "{missing:?}");
+        assert!(
+            matches!(missing, Error::NotFound(ref m) if m.is_empty()),
+            "{missing:?}"
+        );
         let config = json!({"url": "https://h/", "password": "pw-1", "pin": "1234"});
         tb.write("config", config).await.unwrap();
         let read = tb.read("config").await.unwrap().data.unwrap();
