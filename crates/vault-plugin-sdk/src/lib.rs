@@ -37,6 +37,7 @@
 extern crate self as vault_plugin_sdk;
 
 pub mod backend;
+pub mod blocking;
 mod error;
 pub mod framework;
 pub mod guide;

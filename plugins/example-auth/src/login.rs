@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use vault_plugin_sdk::framework::{Alias, Auth};
-use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
+use vault_plugin_sdk::{Error, Fields, Request, Response, Result, blocking};
 
 use crate::State;
 use crate::password::PasswordHash;
@@ -46,13 +46,21 @@ pub struct LookaheadArgs {
 /// Checks the password and answers with the token to create.
 pub async fn login(_: Arc<State>, req: Request, args: LoginArgs) -> Result<Response> {
     let username = args.username.to_lowercase();
-    let user = match User::load(&req, &username).await? {
-        Some(user) if user.password_hash.verify(&args.password)? => user,
-        Some(_) => return Err(Error::bad_request(INVALID_CREDENTIALS)),
+    let user = User::load(&req, &username).await?;
+    // The hash costs tens of milliseconds on purpose: off the runtime
+    // thread, so other requests go on meanwhile. An unknown user costs the
+    // same time as a wrong password.
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = blocking::run(move || match hash {
+        Some(hash) => hash.verify(&args.password),
         None => {
             PasswordHash::check_nothing(&args.password);
-            return Err(Error::bad_request(INVALID_CREDENTIALS));
+            Ok(false)
         }
+    });
+    let user = match (verified.await??, user) {
+        (true, Some(user)) => user,
+        _ => return Err(Error::bad_request(INVALID_CREDENTIALS)),
     };
     if !user.token.allows(req.remote_addr.as_deref()) {
         return Err(Error::PermissionDenied);

@@ -13,9 +13,8 @@ use std::num::NonZeroU32;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::pbkdf2;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
-use vault_plugin_sdk::{Error, Result};
+use vault_plugin_sdk::{Error, Result, random};
 
 /// Iterations of new hashes (checked non-zero when compiling).
 pub const ITERATIONS: NonZeroU32 = NonZeroU32::new(50_000).unwrap();
@@ -45,9 +44,7 @@ impl PasswordHash {
     /// Hashes `password` with a fresh random salt.
     pub fn new(password: &str) -> Result<Self> {
         let mut salt = [0u8; SALT_LEN];
-        SystemRandom::new()
-            .fill(&mut salt)
-            .map_err(|_| Error::internal("no randomness available for a password salt"))?;
+        random::fill(&mut salt)?;
         let mut hash = [0u8; HASH_LEN];
         pbkdf2::derive(ALGORITHM, ITERATIONS, &salt, password.as_bytes(), &mut hash);
         Ok(Self {

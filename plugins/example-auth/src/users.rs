@@ -14,7 +14,7 @@ use serde_json::{Map, json};
 use vault_plugin_sdk::framework::fields::Name;
 use vault_plugin_sdk::framework::{TokenFields, TokenParams};
 use vault_plugin_sdk::storage::StorageExt;
-use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
+use vault_plugin_sdk::{Error, Fields, Request, Response, Result, blocking};
 
 use crate::State;
 use crate::password::PasswordHash;
@@ -103,7 +103,7 @@ pub async fn write(_: Arc<State>, req: Request, args: UserArgs) -> Result<Respon
         None => old.as_ref().map(|u| u.metadata.clone()).unwrap_or_default(),
     };
     let password_hash = match (args.password, old) {
-        (Some(password), _) => PasswordHash::new(checked_password(&password)?)?,
+        (Some(password), _) => hash(checked_password(&password)?).await?,
         (None, Some(old)) => old.password_hash,
         (None, None) => {
             return Err(Error::bad_request(
@@ -126,7 +126,7 @@ pub async fn write_password(_: Arc<State>, req: Request, args: PasswordArgs) -> 
     let Some(mut user) = User::load(&req, &args.name).await? else {
         return Err(Error::bad_request(format!("no user {:?}", args.name)));
     };
-    user.password_hash = PasswordHash::new(checked_password(&args.password)?)?;
+    user.password_hash = hash(checked_password(&args.password)?).await?;
     req.storage().put_json(&key(&args.name), &user).await?;
     Ok(Response::empty())
 }
@@ -186,4 +186,10 @@ fn checked_metadata(metadata: HashMap<String, String>) -> Result<BTreeMap<String
 #[cfg(test)]
 pub(crate) fn storage_key(name: &str) -> String {
     key(name)
+}
+
+/// Hashes `password` off the runtime thread (it is slow on purpose).
+async fn hash(password: &str) -> Result<PasswordHash> {
+    let password = password.to_owned();
+    blocking::run(move || PasswordHash::new(&password)).await?
 }
