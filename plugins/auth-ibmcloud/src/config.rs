@@ -6,17 +6,20 @@
 //! Management Service, and Operator on the IAM Identity Service for
 //! rotate-root. The key is stored seal-wrapped where the host can, is never
 //! shown (a read says `<redacted>`, as the original plugin's did) and never
-//! logged (it is [`Redacted`]). `api_key` and
-//! `account_id` are required when the config is created; a later write keeps
-//! what it does not send. Each request reads the config, so a change takes
-//! effect at once (the cached admin token and keys follow it, see
-//! [`crate::link`]).
+//! logged (it is [`Redacted`]). The SDK writes and deletes the config
+//! ([`Record`]): `api_key` and `account_id` are required when it is
+//! created, a later write keeps what it does not send, and [`Record::check`]
+//! checks everything before anything is stored. The read is this module's
+//! (the key as `<redacted>`, a 404 error before the first write). Each
+//! request reads the config, so a change takes effect at once (the cached
+//! admin token and keys follow it, see [`crate::link`]).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use vault_plugin_sdk::framework::fields::{Redacted, Update};
+use vault_plugin_sdk::framework::Record;
+use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::storage::Entry;
 use vault_plugin_sdk::upstream::UpstreamSettings;
 use vault_plugin_sdk::{Error, Fields, Request, Response, Result};
@@ -73,9 +76,11 @@ impl Config {
     pub async fn save(&self, req: &Request) -> Result<()> {
         CONFIG.save(req.storage(), self).await
     }
+}
 
-    /// The config with every field checked and put in its stored form.
-    fn checked(mut self) -> Result<Config> {
+impl Record<State> for Config {
+    /// Checks every field and puts it in its stored form.
+    async fn check(&mut self, state: &State, _: &Request) -> Result<()> {
         let key = self.api_key.expose().trim().to_owned();
         if key.is_empty() {
             return Err(Error::bad_request("the required field api_key is missing"));
@@ -86,24 +91,9 @@ impl Config {
         self.user_management_endpoint =
             endpoint(&self.user_management_endpoint, "user_management_endpoint")?;
         self.bound_issuer = self.bound_issuer.trim().to_owned();
-        Ok(self)
+        // Builds the HTTP clients now, so a bad ca_cert or proxy is a 400 here.
+        state.links.for_config(self.clone()).map(drop)
     }
-}
-
-/// Whether a config is stored.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    CONFIG.exists(req.storage()).await
-}
-
-/// Creates or updates the config: a create needs `api_key` and
-/// `account_id`, an update changes only what it sends. Everything is
-/// checked before anything is stored.
-pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
-    let config = update.apply(CONFIG.load(req.storage()).await?)?.checked()?;
-    // Builds the HTTP clients now, so a bad ca_cert or proxy is a 400 here.
-    state.links.for_config(config.clone())?;
-    config.save(&req).await?;
-    Ok(Response::empty())
 }
 
 /// Shows the config, with the API key as `<redacted>`.
@@ -129,12 +119,6 @@ pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
         }
         _ => Err(Error::internal("the config is not a JSON object")),
     }
-}
-
-/// Deletes the config; logins fail until a new one is written.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    CONFIG.delete(req.storage()).await?;
-    Ok(Response::empty())
 }
 
 /// An endpoint: an absolute http(s) URL without query, fragment or

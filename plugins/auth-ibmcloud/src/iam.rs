@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::framework::wal;
 use vault_plugin_sdk::upstream::{
     Method, UpstreamClient, UpstreamError, UpstreamErrorKind, UpstreamRequest,
 };
@@ -94,6 +95,14 @@ impl CallError {
     /// after IAM acted.
     pub fn is_refusal(&self) -> bool {
         self.status().is_some_and(|s| (400..500).contains(&s))
+    }
+}
+
+/// Lets a [`WalGuard`](vault_plugin_sdk::framework::wal::WalGuard) forget
+/// the entry of a call IAM refused.
+impl wal::Refusal for CallError {
+    fn is_refusal(&self) -> bool {
+        CallError::is_refusal(self)
     }
 }
 

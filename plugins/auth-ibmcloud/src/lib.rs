@@ -83,15 +83,15 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .update(rotate::rotate_root),
         )
         .path(
-            Path::new("config")
+            config::CONFIG
+                .path()
                 .synopsis("Configure the account and the API key the plugin asks IAM with.")
                 .description(
                     "api_key and account_id are required when the config is created; a \
                      write keeps what it does not send. Reads show the key as <redacted>.",
                 )
-                .read(config::read)
-                .write(config::write, config::exists)
-                .delete(config::delete),
+                // Write and delete are generated; the read shows the key as <redacted>.
+                .read(config::read),
         )
         .path(
             Path::new("role/{name}")
@@ -104,11 +104,7 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .write(roles::write, roles::exists)
                 .delete(roles::delete),
         )
-        .path(
-            Path::new("role/?")
-                .synopsis("List the roles.")
-                .list(roles::list),
-        )
+        .path(roles::ROLES.list_path().synopsis("List the roles."))
         .path(
             Path::new("login")
                 .synopsis("Log in with an IAM access token or API key.")

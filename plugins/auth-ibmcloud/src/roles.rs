@@ -22,7 +22,7 @@ use crate::State;
 use crate::config::checked_id;
 
 /// Where roles are stored, by lower-case name.
-const ROLES: Collection<Role> = Collection::new("role/");
+pub const ROLES: Collection<Role> = Collection::new("role/");
 
 /// A stored role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,11 +144,6 @@ pub async fn read(_: Arc<State>, req: Request, Name(name): Name) -> Result<Respo
 pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
     ROLES.delete(req.storage(), &name.to_lowercase()).await?;
     Ok(Response::empty())
-}
-
-/// Lists the roles.
-pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
-    Ok(Response::list(ROLES.list(req.storage()).await?))
 }
 
 /// The values in their order, each once.

@@ -19,11 +19,11 @@
 //!    id, for the operator to delete by hand;
 //! 7. the WAL entry is deleted.
 //!
-//! A refusal of the creation (a 4xx) created nothing: the WAL entry goes and
-//! the error says so. When the creation's answer is lost (no answer in
-//! time, a broken connection, a 5xx) IAM may have created the key all the
-//! same: the error says that the config is unchanged and that a retry is
-//! safe, and the WAL entry stays. A failure in 3 to 5 deletes the new key
+//! A refusal of the creation (a 4xx) created nothing: the WAL entry goes
+//! ([`WalGuard::attempt`]) and the error says so. When the creation's
+//! answer is lost (no answer in time, a broken connection, a 5xx) IAM may
+//! have created the key all the same: the error says that the config is
+//! unchanged and that a retry is safe, and the WAL entry stays. A failure in 3 to 5 deletes the new key
 //! again (best effort) and leaves the config as it was.
 //!
 //! The rollback ([`roll_back`]), run by the host's rollback tick for an entry
@@ -35,11 +35,10 @@
 
 use std::sync::Arc;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use vault_plugin_sdk::framework::wal::{WalKind, delete_wal, put_wal};
-use vault_plugin_sdk::{Error, Request, Response, Result};
+use vault_plugin_sdk::framework::wal::{WalGuard, WalKind};
+use vault_plugin_sdk::{Error, Request, Response, Result, random};
 
 use crate::State;
 use crate::config::{CONFIG, Config};
@@ -86,17 +85,14 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
         account_id: old.account_id.clone(),
         old_key_id: old.id.clone(),
     };
-    let wal_id = put_wal(req.storage(), &pending).await?;
+    let wal = WalGuard::begin(req.storage(), &pending).await?;
     let created = link
         .iam
-        .create_key(&admin, &pending.name, &old.iam_id, &old.account_id)
-        .await;
-    let new = match created {
+        .create_key(&admin, &pending.name, &old.iam_id, &old.account_id);
+    let new = match wal.attempt(created).await {
         Ok(new) => new,
-        Err(err) if err.is_refusal() => {
-            forget(&req, &wal_id).await;
-            return Err(err.into());
-        }
+        // Nothing was created, and the entry is gone.
+        Err(err) if err.is_refusal() => return Err(err.into()),
         Err(err) => {
             tracing::warn!(key_name = %pending.name, error = %err, "the answer to the API key creation was lost");
             return Err(Error::upstream(format!(
@@ -109,7 +105,7 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
     };
     if let Err(err) = adopt(&req, &link, &config, &old.iam_id, &new).await {
         match link.iam.delete_key(&admin, &new.details.id).await {
-            Ok(()) => forget(&req, &wal_id).await,
+            Ok(()) => forget(wal).await,
             Err(cleanup) => {
                 tracing::warn!(key_id = %new.details.id, error = %cleanup, "could not delete the unused new API key; the rollback will");
             }
@@ -138,7 +134,7 @@ pub async fn rotate_root(state: Arc<State>, req: Request) -> Result<Response> {
         ));
     }
     // The operator was told about the old key: the rotation is done.
-    forget(&req, &wal_id).await;
+    forget(wal).await;
     Ok(response)
 }
 
@@ -237,18 +233,13 @@ async fn delete_unless_gone(link: &Link, admin: &str, id: &str) -> Result<()> {
 
 /// Deletes the WAL entry of a rotation that needs no rollback; a failure
 /// only leaves the rollback a check that finds nothing to do.
-async fn forget(req: &Request, wal_id: &str) {
-    if let Err(err) = delete_wal(req.storage(), wal_id).await {
+async fn forget(wal: WalGuard<'_>) {
+    if let Err(err) = wal.done().await {
         tracing::warn!(error = %err, "could not delete the WAL entry of a finished rotation");
     }
 }
 
 /// `vault-root-` and 16 random hex digits.
 fn new_key_name() -> Result<String> {
-    let mut bytes = [0u8; 8];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::internal("no randomness available for the new API key's name"))?;
-    let tail: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{ROOT_KEY_PREFIX}{tail}"))
+    Ok(format!("{ROOT_KEY_PREFIX}{}", random::hex(8)?))
 }

@@ -7,17 +7,18 @@
 //! pachd with a 502. Writes have update semantics: what a write does not
 //! send is kept.
 //!
-//! A read shows everything but the admin token (a write-only field): the
-//! address, the TTLs, the timeout, the CA, and whom the admin token belongs
-//! to (`admin_subject`, e.g. `pach:root`) with how long it still lives.
-//! Before the first write a read finds nothing (404).
+//! The read and delete are the SDK's ([`Record`]); the write is the
+//! plugin's, for the check with pachd and the warnings. A read shows
+//! everything but the admin token (a write-only field) and a root token
+//! being rotated to: the address, the TTLs, the timeout, the CA, and whom
+//! the admin token belongs to (`admin_subject`, e.g. `pach:root`) with how
+//! long it still lives. Before the first write a read finds nothing (404).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::framework::fields::JsonMap;
 use vault_plugin_sdk::prelude::*;
 use vault_plugin_sdk::upstream::parse_ca_cert;
 
@@ -25,11 +26,12 @@ use crate::State;
 use crate::pachd::{Pachd, PachdAddress, PachdError, Settings};
 
 /// Where the configuration is stored.
-const CONFIG: Entry<Config> = Entry::new("config");
+pub const CONFIG: Entry<Config> = Entry::new("config");
 
 /// The mount's configuration, as written and as stored. What a write does
 /// not send is kept; a create applies the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Fields, Serialize, Deserialize)]
+#[fields(redact = Self::hide_bookkeeping)]
 pub struct Config {
     /// A pachd token of a clusterAdmin, e.g. the root token (a robotUser's
     /// also works, but an interrupted mint may then leave a token until its
@@ -55,7 +57,7 @@ pub struct Config {
     pub request_timeout: Duration,
     /// PEM certificate(s) of a private CA to trust beside the system's roots
     /// for grpcs://; an empty value removes it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub ca_cert: String,
     /// Whom the admin token belonged to when it was checked.
     #[field(skip)]
@@ -70,6 +72,14 @@ pub struct Config {
     #[field(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_root_token: Option<Redacted<String>>,
+}
+
+impl Record<State> for Config {
+    /// A read shows how long the admin token still lives (null: no expiry).
+    fn show(&self, data: &mut JsonMap) {
+        let left = expires_in(self.admin_token_expires_at).map(|d| d.as_secs());
+        data.insert("admin_token_expires_in".into(), left.into());
+    }
 }
 
 impl Config {
@@ -97,6 +107,14 @@ impl Config {
     /// The admin token.
     pub fn admin_token(&self) -> &str {
         self.admin_token.expose()
+    }
+
+    /// What a read never shows besides the admin token: a root token being
+    /// rotated to, and the admin token's expiry as stored (a read shows
+    /// how long it still lives instead).
+    fn hide_bookkeeping(&self, data: &mut JsonMap) {
+        data.remove("pending_root_token");
+        data.remove("admin_token_expires_at");
     }
 
     /// How to reach pachd.
@@ -133,11 +151,6 @@ impl Config {
         };
         Ok((ttl.min(max), max))
     }
-}
-
-/// Whether the mount has a configuration.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    CONFIG.exists(req.storage()).await
 }
 
 /// Writes the configuration (create or update), checking a new admin token
@@ -213,29 +226,6 @@ fn check_error(err: &PachdError) -> Error {
         }
         _ => Error::bad_request(text),
     }
-}
-
-/// Shows the configuration, without the admin token (a write-only field).
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let Some(config) = Config::get(&req).await? else {
-        return Ok(Response::empty());
-    };
-    let expires_in = expires_in(config.admin_token_expires_at);
-    Response::json(&json!({
-        "pachd_address": config.pachd_address,
-        "ttl": config.ttl.as_secs(),
-        "max_ttl": config.max_ttl.as_secs(),
-        "request_timeout": config.request_timeout.as_secs(),
-        "ca_cert": config.ca_cert,
-        "admin_subject": config.admin_subject,
-        "admin_token_expires_in": expires_in.map_or(Value::Null, |d| json!(d.as_secs())),
-    }))
-}
-
-/// Removes the configuration.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    CONFIG.delete(req.storage()).await?;
-    Ok(Response::empty())
 }
 
 /// Seconds since 1970.

@@ -77,7 +77,8 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
             ..SpecialPaths::default()
         })
         .path(
-            Path::new("config")
+            config::CONFIG
+                .path()
                 .synopsis("Configure the pachd that tokens are minted at.")
                 .description(
                     "pachd_address is pachd's gRPC address (host:port, grpc://host:port or \
@@ -88,9 +89,9 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                      TTLs; a minted token expires in pachd at the lease's max TTL. Revoking \
                      leases needs the config: delete it only after every lease is gone.",
                 )
-                .read(config::read)
-                .write(config::write, config::exists)
-                .delete(config::delete),
+                // The write checks with pachd and warns; read and delete are generated.
+                .create(config::write)
+                .update(config::write),
         )
         .path(
             Path::new("config/rotate-root")

@@ -65,7 +65,6 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use vault_plugin_sdk::framework::fields::Redacted;
-use vault_plugin_sdk::framework::wal::WalKind;
 use vault_plugin_sdk::prelude::*;
 
 use crate::config::{Config, unix_secs};
@@ -183,7 +182,7 @@ async fn mint(
     let (ttl, max_ttl) = config.lease_ttls(req, ttl).await?;
     let token_ttl = max_ttl + TOKEN_MARGIN;
     let expires_at = unix_secs(SystemTime::now()) + token_ttl.as_secs();
-    let (token, wal_id) = match register(req, &pachd, &config, robot, expires_at).await? {
+    let (token, wal) = match register(req, &pachd, &config, robot, expires_at).await? {
         Some(registered) => registered,
         None => mint_in_pachd(req, &pachd, &config, robot, expires_at, token_ttl).await?,
     };
@@ -207,7 +206,7 @@ async fn mint(
         )?
         .ttl(ttl)
         .max_ttl(max_ttl);
-        delete_wal(req.storage(), &wal_id).await?;
+        wal.done().await?;
         Ok::<_, Error>(resp)
     }
     .await;
@@ -232,76 +231,63 @@ async fn mint(
 
 /// Makes a token of `robot` and registers it with pachd
 /// (`RestoreAuthToken`), behind a WAL entry that holds it. Returns the token
-/// and the entry's id, or `None` when the admin token may not register
-/// tokens (nothing was made in pachd then, and no entry is left).
-async fn register(
-    req: &Request,
+/// and the entry, or `None` when the admin token may not register tokens
+/// (nothing was made in pachd then, and no entry is left).
+async fn register<'a>(
+    req: &'a Request,
     pachd: &Pachd,
     config: &Config,
     robot: &str,
     expires_at: u64,
-) -> Result<Option<(Redacted<String>, String)>> {
+) -> Result<Option<(Redacted<String>, WalGuard<'a>)>> {
     let token = token::random()?;
     let pending = PendingMint {
         robot: robot.to_owned(),
         expires_at,
         token: Some(token.clone()),
     };
-    let wal_id = put_wal(req.storage(), &pending).await?;
+    // A refusal registered nothing; otherwise the rollback revokes.
+    let wal = WalGuard::begin(req.storage(), &pending).await?;
     let expires = SystemTime::UNIX_EPOCH + Duration::from_secs(expires_at);
     let subject = format!("robot:{robot}");
-    match pachd
-        .restore_token(config.admin_token(), &token, &subject, expires)
-        .await
-    {
-        Ok(()) => Ok(Some((token, wal_id))),
-        Err(err) => {
-            // A refusal registered nothing; otherwise the rollback revokes.
-            if err.is_refusal() {
-                delete_wal(req.storage(), &wal_id).await?;
-            }
-            if let PachdError::PermissionDenied { .. } = err {
-                tracing::debug!(
-                    robot,
-                    "the admin token may not register tokens (clusterAdmin only): pachd mints \
-                     this one"
-                );
-                return Ok(None);
-            }
-            Err(err.context(format!("registering a token for robot:{robot}")))
+    let restored = pachd.restore_token(config.admin_token(), &token, &subject, expires);
+    match wal.attempt(restored).await {
+        Ok(()) => Ok(Some((token, wal))),
+        Err(PachdError::PermissionDenied { .. }) => {
+            tracing::debug!(
+                robot,
+                "the admin token may not register tokens (clusterAdmin only): pachd mints this \
+                 one"
+            );
+            Ok(None)
         }
+        Err(err) => Err(err.context(format!("registering a token for robot:{robot}"))),
     }
 }
 
 /// Has pachd mint a token of `robot` (`GetRobotToken`), behind a WAL entry
-/// that can only report it. Returns the token and the entry's id.
-async fn mint_in_pachd(
-    req: &Request,
+/// that can only report it. Returns the token and the entry.
+async fn mint_in_pachd<'a>(
+    req: &'a Request,
     pachd: &Pachd,
     config: &Config,
     robot: &str,
     expires_at: u64,
     token_ttl: Duration,
-) -> Result<(Redacted<String>, String)> {
+) -> Result<(Redacted<String>, WalGuard<'a>)> {
     let pending = PendingMint {
         robot: robot.to_owned(),
         expires_at,
         token: None,
     };
-    let wal_id = put_wal(req.storage(), &pending).await?;
-    match pachd
-        .get_robot_token(config.admin_token(), robot, token_ttl)
+    // A refusal minted nothing; otherwise the rollback reports it.
+    let wal = WalGuard::begin(req.storage(), &pending).await?;
+    let minted = pachd.get_robot_token(config.admin_token(), robot, token_ttl);
+    let token = wal
+        .attempt(minted)
         .await
-    {
-        Ok(token) => Ok((Redacted::new(token), wal_id)),
-        Err(err) => {
-            // A refusal minted nothing; otherwise the rollback reports it.
-            if err.is_refusal() {
-                delete_wal(req.storage(), &wal_id).await?;
-            }
-            Err(err.context(format!("minting a token for robot:{robot}")))
-        }
-    }
+        .map_err(|err| err.context(format!("minting a token for robot:{robot}")))?;
+    Ok((Redacted::new(token), wal))
 }
 
 /// Extends the lease within its max TTL, never past the token's expiry.

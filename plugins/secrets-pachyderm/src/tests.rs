@@ -672,6 +672,24 @@ async fn an_interrupted_rotation_is_finished_by_the_next_one() {
     assert_eq!(fake.subject_of(&taken), None);
 }
 
+/// The read is the SDK's: it must hide the pending root token as well as
+/// the admin token.
+#[tokio::test]
+async fn a_config_read_never_shows_a_root_token_being_rotated_to() {
+    let (fake, tb) = setup().await;
+    let pending = fake.issue_token(ROOT_SUBJECT, None);
+    let mut stored: config::Config = tb.storage().get_json("config").await.unwrap().unwrap();
+    stored.pending_root_token = Some(Redacted::new(pending.clone()));
+    tb.storage().put_json("config", &stored).await.unwrap();
+    let read = tb.read("config").await.unwrap().data.unwrap();
+    let shown = Value::Object(read).to_string();
+    assert!(
+        !shown.contains(&pending) && !shown.contains(fake.root_token()),
+        "{shown}"
+    );
+    assert!(!shown.contains("pending_root_token"), "{shown}");
+}
+
 #[tokio::test]
 async fn tls_pachd_needs_its_ca_in_the_config() {
     let fake = FakePachd::start_tls().unwrap();

@@ -8,26 +8,19 @@
 //! ([`hash`]), which is what `RestoreAuthToken` takes.
 
 use ring::digest::{SHA256, digest};
-use ring::rand::{SecureRandom, SystemRandom};
+use vault_plugin_sdk::Result;
 use vault_plugin_sdk::framework::fields::Redacted;
-use vault_plugin_sdk::{Error, Result};
+use vault_plugin_sdk::random;
 
 /// A new token: 128 random bits as 32 lowercase hex digits.
 pub fn random() -> Result<Redacted<String>> {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::internal("no randomness available for a new pachd token"))?;
-    Ok(Redacted::new(hex(&bytes)))
+    Ok(Redacted::new(random::hex(16)?))
 }
 
 /// The SHA-256 of `token` in lowercase hex: how pachd stores and finds it.
 pub fn hash(token: &str) -> String {
-    hex(digest(&SHA256, token.as_bytes()).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let sha = digest(&SHA256, token.as_bytes());
+    sha.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -2,14 +2,13 @@
 //!
 //! The token is `<user>@<realm>!<token_id>` with its secret, checked with
 //! Proxmox (`GET /version`) whenever the config is written, so a dead token
-//! is a 400 and nothing is stored. Writes have update semantics; a read
-//! never shows `token_secret`, and before the first write finds nothing.
-
-use std::sync::Arc;
+//! is a 400 and nothing is stored. The SDK generates the handlers
+//! ([`Record`]): writes have update semantics; a read never shows
+//! `token_secret` (nor the CA's PEM, the proxy's password or the extra
+//! headers' values), and before the first write finds nothing.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::framework::fields::JsonMap;
 use vault_plugin_sdk::prelude::*;
 use vault_plugin_sdk::upstream::{UpstreamSettings, normalize_base_url};
 
@@ -68,58 +67,34 @@ impl Config {
     }
 }
 
-/// Whether the mount has a configuration.
-pub async fn exists(_: Arc<State>, req: Request) -> Result<bool> {
-    CONFIG.exists(req.storage()).await
-}
-
-/// Writes the configuration after checking its token with Proxmox.
-pub async fn write(state: Arc<State>, req: Request, update: Update<Config>) -> Result<Response> {
-    let mut config = update.apply(CONFIG.load(req.storage()).await?)?;
-    check_name("user", &config.user)?;
-    check_id("realm", &config.realm)?;
-    check_id("token_id", &config.token_id)?;
-    check_secret(config.token_secret.expose())?;
-    config.proxmox_url = normalize_base_url("proxmox_url", &config.proxmox_url)?;
-    let pve = config.pve(&state)?;
-    match pve.version().await {
-        Ok(version) => tracing::info!(token = %config.token(), %version, "config token works"),
-        Err(e) if e.http_status() == Some(401) => {
-            return Err(Error::bad_request(format!(
+impl Record<State> for Config {
+    /// Refuses a config that cannot work, and checks its token with Proxmox
+    /// (`GET /version`): a dead token is a 400 and nothing is stored.
+    async fn check(&mut self, state: &State, _: &Request) -> Result<()> {
+        check_name("user", &self.user)?;
+        check_id("realm", &self.realm)?;
+        check_id("token_id", &self.token_id)?;
+        check_secret(self.token_secret.expose())?;
+        self.proxmox_url = normalize_base_url("proxmox_url", &self.proxmox_url)?;
+        let pve = self.pve(state)?;
+        match pve.version().await {
+            Ok(version) => {
+                tracing::info!(token = %self.token(), %version, "config token works");
+                Ok(())
+            }
+            Err(e) if e.http_status() == Some(401) => Err(Error::bad_request(format!(
                 "Proxmox refused the token {} (401): it is invalid, expired or revoked; nothing \
                  was stored",
-                config.token()
-            )));
+                self.token()
+            ))),
+            Err(e) => Err(pve.error(e, "checking the config token", "Sys.Audit")),
         }
-        Err(e) => return Err(pve.error(e, "checking the config token", "Sys.Audit")),
     }
-    CONFIG.save(req.storage(), &config).await?;
-    Ok(Response::empty())
-}
 
-/// Shows the configuration without the token's secret, the CA's PEM, the
-/// proxy's password or the extra headers' values; 404 before the first write.
-pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
-    let Some(config) = CONFIG.load(req.storage()).await? else {
-        return Response::stored(None::<&Config>);
-    };
-    let mut data = config.upstream.read_data();
-    for (key, value) in [
-        ("user", &config.user),
-        ("realm", &config.realm),
-        ("token_id", &config.token_id),
-        ("proxmox_url", &config.proxmox_url),
-    ] {
-        data.insert(key.into(), Value::String(value.clone()));
+    /// A read adds the token's full id, `user@realm!token_id`.
+    fn show(&self, data: &mut JsonMap) {
+        data.insert("token_id_full".into(), self.token().into());
     }
-    data.insert("token_id_full".into(), Value::String(config.token()));
-    Response::json(&data)
-}
-
-/// Removes the configuration.
-pub async fn delete(_: Arc<State>, req: Request) -> Result<Response> {
-    CONFIG.delete(req.storage()).await?;
-    Ok(Response::empty())
 }
 
 /// The longest token secret accepted: Proxmox's are UUIDs (36 characters),

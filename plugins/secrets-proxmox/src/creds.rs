@@ -19,10 +19,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use vault_plugin_sdk::prelude::*;
+use vault_plugin_sdk::random;
 
 use crate::State;
 use crate::config::Config;
@@ -63,53 +63,42 @@ pub fn secret() -> Secret<State, Token> {
 
 /// Mints a token for the role in the path.
 pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Result<Response> {
-    let role = ROLES
-        .load(req.storage(), &role_name)
-        .await?
-        .ok_or_else(|| Error::bad_request(format!("no role {role_name:?}")))?;
+    let role = ROLES.require(req.storage(), &role_name).await?;
     let config = Config::load(&req).await?;
     let pve = config.pve(&state)?;
     let now = SystemTime::now();
     let expire = secs(now + role.effective_max_ttl(&req).await?);
-    let token = Token {
+    let pending = PendingToken(Token {
         userid: role.userid(),
         token_id: token_id(&role_name)?,
         role: role_name.clone(),
         ttl: role.ttl.as_secs(),
         expire,
-    };
-    let pending = PendingToken(token);
-    let wal_id = put_wal(req.storage(), &pending).await?;
+    });
+    // A refusal created nothing; after any other failure the token may
+    // exist, the entry stays and the rollback deletes it.
+    let wal = WalGuard::begin(req.storage(), &pending).await?;
     let PendingToken(token) = pending;
     let full_id = format!("{}!{}", token.userid, token.token_id);
 
-    let created = pve
-        .create_token(
-            &token.userid,
-            &token.token_id,
-            &role.comment,
-            expire,
-            role.privsep,
+    let created = pve.create_token(
+        &token.userid,
+        &token.token_id,
+        &role.comment,
+        expire,
+        role.privsep,
+    );
+    let secret = wal.attempt(created).await.map_err(|err| {
+        let doing = format!(
+            "creating a token of {} for role {role_name:?}",
+            token.userid
+        );
+        pve.error(
+            err,
+            &doing,
+            "User.Modify on the user's group (or /access/groups)",
         )
-        .await;
-    let secret = match created {
-        Ok(secret) => secret,
-        Err(err) => {
-            // A refusal created nothing; otherwise the rollback finds out.
-            if err.is_refusal() {
-                delete_wal(req.storage(), &wal_id).await?;
-            }
-            let doing = format!(
-                "creating a token of {} for role {role_name:?}",
-                token.userid
-            );
-            return Err(pve.error(
-                err,
-                &doing,
-                "User.Modify on the user's group (or /access/groups)",
-            ));
-        }
-    };
+    })?;
     for acl in &role.acls.0 {
         if let Err(err) = pve.grant(acl, &full_id).await {
             let doing = format!("granting token {full_id} the ACL entry on {}", acl.path);
@@ -122,7 +111,7 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
             // No half-made credential: the token goes, and so does the WAL
             // entry once it is gone (otherwise the rollback retries).
             match pve.delete_token(&token.userid, &token.token_id).await {
-                Ok(_) => delete_wal(req.storage(), &wal_id).await?,
+                Ok(_) => wal.done().await?,
                 Err(e) => {
                     tracing::warn!(token = %full_id, error = %e, "could not delete the token; the WAL rollback will")
                 }
@@ -140,7 +129,7 @@ pub async fn issue(state: Arc<State>, req: Request, Name(role_name): Name) -> Re
     )?
     .ttl(role.ttl)
     .max_ttl(role.max_ttl);
-    delete_wal(req.storage(), &wal_id).await?;
+    wal.done().await?;
     tracing::info!(role = %role_name, token = %full_id, expire, "minted a Proxmox API token");
     Ok(resp)
 }
@@ -195,11 +184,7 @@ async fn delete(state: &State, req: &Request, token: &Token) -> Result<()> {
 /// A token id unique per lease that starts with a letter and names the
 /// role: `<role>-<16 hex digits>`, other characters made `_`.
 fn token_id(role: &str) -> Result<String> {
-    let mut bytes = [0u8; 8];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::internal("no randomness available for a token id"))?;
-    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let random = random::hex(8)?;
     let role: String = role
         .chars()
         .map(|c| {

@@ -72,7 +72,8 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
             ..SpecialPaths::default()
         })
         .path(
-            Path::new("config")
+            config::CONFIG
+                .path()
                 .synopsis("Configure the Proxmox API and the token the plugin acts with.")
                 .description(
                     "The plugin calls proxmox_url with the API token user@realm!token_id, \
@@ -80,10 +81,7 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                      User.Modify on the users whose tokens roles mint (e.g. on \
                      /access/groups), and Permissions.Modify (or the roles it hands out) on \
                      the paths of the roles' acls. Reads never return token_secret.",
-                )
-                .read(config::read)
-                .write(config::write, config::exists)
-                .delete(config::delete),
+                ),
         )
         .path(
             Path::new("config/rotate-root")
@@ -96,18 +94,12 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                 .update(rotate::rotate_root),
         )
         .path(
-            Path::new("role/{name}")
+            roles::ROLES
+                .path()
                 .synopsis("Manage the roles tokens are minted for.")
-                .description(acl::ROLE_DESCRIPTION)
-                .read(roles::read)
-                .write(roles::write, roles::exists)
-                .delete(roles::delete),
+                .description(acl::ROLE_DESCRIPTION),
         )
-        .path(
-            Path::new("role/?")
-                .synopsis("List the roles.")
-                .list(roles::list),
-        )
+        .path(roles::ROLES.list_path().synopsis("List the roles."))
         .path(
             Path::new("creds/{name}")
                 .synopsis("Mint a Proxmox API token for a role.")

@@ -1,14 +1,14 @@
 //! `role/<name>`: whose tokens are minted, how they are leased, and what a
 //! privilege-separated token may do.
 //!
-//! Writes have update semantics (what a write does not send is kept); a
-//! create needs `user` and `realm`. With `acls` the tokens are always
-//! privilege-separated; without, `privsep` decides (default off: the token
-//! acts with all of its user's rights, as the original plugin's did).
+//! The SDK generates the handlers ([`Record`]): writes have update
+//! semantics (what a write does not send is kept); a create needs `user`
+//! and `realm`. With `acls` the tokens are always privilege-separated;
+//! without, `privsep` decides (default off: the token acts with all of its
+//! user's rights, as the original plugin's did).
 //! Deleting a role leaves its tokens to their leases: a lease carries all
 //! that revoking it needs.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -66,42 +66,17 @@ impl Role {
     }
 }
 
-/// Whether the role exists.
-pub async fn exists(_: Arc<State>, req: Request, Name(name): Name) -> Result<bool> {
-    ROLES.exists(req.storage(), &name).await
-}
-
-/// Creates or updates a role.
-pub async fn write(
-    _: Arc<State>,
-    req: Request,
-    (Name(name), update): (Name, Update<Role>),
-) -> Result<Response> {
-    let mut role = update.apply(ROLES.load(req.storage(), &name).await?)?;
-    check_name("user", &role.user)?;
-    check_id("realm", &role.realm)?;
-    if !role.max_ttl.is_zero() && role.ttl > role.max_ttl {
-        return Err(Error::bad_request("ttl cannot be greater than max_ttl"));
+impl Record<State> for Role {
+    /// Refuses a role that cannot mint tokens; acls make it privilege-separated.
+    async fn check(&mut self, _: &State, _: &Request) -> Result<()> {
+        check_name("user", &self.user)?;
+        check_id("realm", &self.realm)?;
+        if !self.max_ttl.is_zero() && self.ttl > self.max_ttl {
+            return Err(Error::bad_request("ttl cannot be greater than max_ttl"));
+        }
+        if !self.acls.0.is_empty() {
+            self.privsep = true;
+        }
+        Ok(())
     }
-    if !role.acls.0.is_empty() {
-        role.privsep = true;
-    }
-    ROLES.save(req.storage(), &name, &role).await?;
-    Ok(Response::empty())
-}
-
-/// Shows a role.
-pub async fn read(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
-    Response::stored(ROLES.load(req.storage(), &name).await?.as_ref())
-}
-
-/// Deletes a role; its tokens live on until their leases end.
-pub async fn delete(_: Arc<State>, req: Request, Name(name): Name) -> Result<Response> {
-    ROLES.delete(req.storage(), &name).await?;
-    Ok(Response::empty())
-}
-
-/// Lists the roles.
-pub async fn list(_: Arc<State>, req: Request) -> Result<Response> {
-    Ok(Response::list(ROLES.list(req.storage()).await?))
 }

@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use vault_plugin_sdk::framework::fields::Redacted;
 use vault_plugin_sdk::prelude::*;
 
 use crate::State;

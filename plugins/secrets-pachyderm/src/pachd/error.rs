@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tonic::{Code, Status};
 use vault_plugin_sdk::Error;
+use vault_plugin_sdk::framework::wal::Refusal;
 use vault_plugin_sdk::upstream::excerpt;
 
 /// What a call needed that the admin token may lack.
@@ -156,6 +157,14 @@ impl PachdError {
                 | PachdError::NotPachyderm2 { .. }
                 | PachdError::UnsendableToken
         ) || matches!(self, PachdError::Status { code, .. } if *code == Code::InvalidArgument)
+    }
+}
+
+/// Lets a [`WalGuard`](vault_plugin_sdk::framework::wal::WalGuard) forget
+/// the entry of a call pachd refused.
+impl Refusal for PachdError {
+    fn is_refusal(&self) -> bool {
+        PachdError::is_refusal(self)
     }
 }
 
