@@ -5,7 +5,10 @@
 //! from a private CA). The config holds no secret: the session tokens live
 //! in the roles. It is still seal-wrapped, as the roles are.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use vault_plugin_sdk::prelude::*;
 use vault_plugin_sdk::upstream::{UpstreamSettings, normalize_base_url};
 
@@ -43,16 +46,6 @@ impl Record<State> for Config {
         self.url = normalize_base_url("url", &self.url)?;
         self.balena(state).map(drop)
     }
-
-    /// The read of the Go plugin this replaces: the URL, the timeout under
-    /// its former name, and whether a CA is set.
-    fn show(&self, data: &mut JsonMap) {
-        data.retain(|key, _| key == "url" || key == "has_ca_cert");
-        data.insert(
-            "request_timeout".into(),
-            self.upstream.timeout.get().as_secs().into(),
-        );
-    }
 }
 
 impl Config {
@@ -72,5 +65,19 @@ impl Config {
         Ok(Balena::new(
             state.upstream.client(&self.url, &self.upstream)?,
         ))
+    }
+}
+
+/// Shows the configuration as the Go plugin this replaces did: the URL, the
+/// timeout under its former name, and whether a CA is set; 404 before the
+/// first write.
+pub async fn read(_: Arc<State>, req: Request) -> Result<Response> {
+    match CONFIG.load(req.storage()).await? {
+        Some(config) => Response::json(&json!({
+            "url": config.url,
+            "request_timeout": config.upstream.timeout.get().as_secs(),
+            "has_ca_cert": !config.upstream.ca_cert.is_empty(),
+        })),
+        None => Err(Error::not_found("no configuration")),
     }
 }

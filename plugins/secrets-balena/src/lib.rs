@@ -113,7 +113,8 @@ pub fn backend() -> Result<Backend<State>, BuildError> {
                      self-hosted openBalena (http(s)://host[:port][/prefix]). ca_cert (PEM) \
                      adds a private CA to the system's. Revoking leases needs the config: \
                      delete it only after every lease is gone.",
-                ),
+                )
+                .read(config::read),
         )
         .path(
             Path::new("role/{name}")
