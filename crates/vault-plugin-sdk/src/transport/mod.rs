@@ -146,7 +146,7 @@ fn start(
     }
     // One thread: plugin work is I/O-bound (gRPC in, storage calls out), and
     // a single-threaded runtime costs the least CPU, memory and binary size.
-    // Handlers that compute for long should use `tokio::task::spawn_blocking`.
+    // Handlers that compute for long use `crate::blocking::run`.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
