@@ -95,8 +95,8 @@ impl<T: Serialize + DeserializeOwned + Sync> Entry<T> {
     {
         let write = move |state: Arc<S>, req: Request, update: Update<T>| async move {
             let value = update.apply(self.load(req.storage()).await?)?;
-            self.save(req.storage(), &checked(value, &state, &req).await?)
-                .await?;
+            let value = checked(value, &state, &req).await?;
+            self.save(req.storage(), &value).await?;
             Ok(Response::empty())
         };
         let exists = move |_: Arc<S>, req: Request| async move { self.exists(req.storage()).await };
