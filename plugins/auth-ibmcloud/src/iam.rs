@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use vault_plugin_sdk::framework::fields::Redacted;
-use vault_plugin_sdk::framework::wal;
+use vault_plugin_sdk::framework::wal::Refusal;
 use vault_plugin_sdk::upstream::{
     Method, UpstreamClient, UpstreamError, UpstreamErrorKind, UpstreamRequest,
 };
@@ -89,20 +89,16 @@ impl CallError {
             _ => None,
         }
     }
+}
 
+/// What a [`WalGuard`](vault_plugin_sdk::framework::wal::WalGuard) and the
+/// rotation ask of a failed call.
+impl Refusal for CallError {
     /// Whether IAM refused the call (a 4xx): it changed nothing. Anything
     /// else (no answer, a 5xx, a body it does not document) may have come
     /// after IAM acted.
-    pub fn is_refusal(&self) -> bool {
-        self.status().is_some_and(|s| (400..500).contains(&s))
-    }
-}
-
-/// Lets a [`WalGuard`](vault_plugin_sdk::framework::wal::WalGuard) forget
-/// the entry of a call IAM refused.
-impl wal::Refusal for CallError {
     fn is_refusal(&self) -> bool {
-        CallError::is_refusal(self)
+        self.status().is_some_and(|s| (400..500).contains(&s))
     }
 }
 

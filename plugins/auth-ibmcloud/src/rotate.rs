@@ -23,8 +23,9 @@
 //! ([`WalGuard::attempt`]) and the error says so. When the creation's
 //! answer is lost (no answer in time, a broken connection, a 5xx) IAM may
 //! have created the key all the same: the error says that the config is
-//! unchanged and that a retry is safe, and the WAL entry stays. A failure in 3 to 5 deletes the new key
-//! again (best effort) and leaves the config as it was.
+//! unchanged and that a retry is safe, and the WAL entry stays. A failure
+//! in 3 to 5 deletes the new key again (best effort) and leaves the config
+//! as it was.
 //!
 //! The rollback ([`roll_back`]), run by the host's rollback tick for an entry
 //! left behind (the plugin died, or the answer was lost), lists the
@@ -37,7 +38,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use vault_plugin_sdk::framework::wal::{WalGuard, WalKind};
+use vault_plugin_sdk::framework::wal::{Refusal, WalGuard, WalKind};
 use vault_plugin_sdk::{Error, Request, Response, Result, random};
 
 use crate::State;

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use vault_plugin_sdk::framework::fields::Redacted;
+use vault_plugin_sdk::framework::wal::Refusal;
 use vault_plugin_sdk::{Error, Request, Response, Result};
 
 use crate::config::Config;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use rustls::CertificateError;
 
 use crate::Error;
+use crate::framework::wal::Refusal;
 
 /// How much of an answer's body an error quotes.
 pub const EXCERPT_CHARS: usize = 200;
@@ -134,12 +135,6 @@ impl UpstreamError {
             UpstreamErrorKind::Status { excerpt, .. } => excerpt,
             _ => "",
         }
-    }
-
-    /// Whether the upstream refused the call (4xx), so it certainly changed
-    /// nothing there.
-    pub fn is_refusal(&self) -> bool {
-        self.http_status().is_some_and(|s| (400..500).contains(&s))
     }
 
     /// How long the upstream asked to wait before the next call.
@@ -359,9 +354,11 @@ fn tls_reason(err: &rustls::Error) -> String {
     }
 }
 
-impl crate::framework::wal::Refusal for UpstreamError {
+impl Refusal for UpstreamError {
+    /// Whether the upstream refused the call (4xx), so it certainly changed
+    /// nothing there.
     fn is_refusal(&self) -> bool {
-        UpstreamError::is_refusal(self)
+        self.http_status().is_some_and(|s| (400..500).contains(&s))
     }
 }
 

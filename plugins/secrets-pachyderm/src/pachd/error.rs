@@ -146,9 +146,13 @@ impl PachdError {
             _ => Error::upstream(message),
         }
     }
+}
 
+/// What a [`WalGuard`](vault_plugin_sdk::framework::wal::WalGuard) and the
+/// rotation ask of a failed call.
+impl Refusal for PachdError {
     /// Whether pachd refused the call, so it certainly changed nothing.
-    pub fn is_refusal(&self) -> bool {
+    fn is_refusal(&self) -> bool {
         matches!(
             self,
             PachdError::Unauthenticated
@@ -157,14 +161,6 @@ impl PachdError {
                 | PachdError::NotPachyderm2 { .. }
                 | PachdError::UnsendableToken
         ) || matches!(self, PachdError::Status { code, .. } if *code == Code::InvalidArgument)
-    }
-}
-
-/// Lets a [`WalGuard`](vault_plugin_sdk::framework::wal::WalGuard) forget
-/// the entry of a call pachd refused.
-impl Refusal for PachdError {
-    fn is_refusal(&self) -> bool {
-        PachdError::is_refusal(self)
     }
 }
 
