@@ -8,16 +8,10 @@
 //! storage intact) and how to mint one credential and revoke it
 //! ([`Fleet::mint`], [`Fleet::revoke`]).
 
-use std::time::Duration;
-
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 
-use crate::fake_balena::FakeBalena;
-use crate::fake_iam::{FakeIam, Identity};
-use crate::fake_keys::FakeKeyService;
-use crate::fake_pachd::FakePachd;
-use crate::fake_proxmox::FakeProxmox;
+use crate::fakes::{Fakes, IBM_ACCOUNT};
 use crate::{BaoServer, crate_version, plugin_binary};
 
 /// One plugin as the fleet mounted it.
@@ -50,12 +44,8 @@ pub struct Fleet {
     pub server: BaoServer,
     /// The plugins, in mount order.
     pub plugins: Vec<Mounted>,
-    // The fakes live as long as the fleet.
-    _keys: FakeKeyService,
-    _balena: FakeBalena,
-    _pachd: FakePachd,
-    _iam: FakeIam,
-    _proxmox: FakeProxmox,
+    /// The fakes live as long as the fleet.
+    _fakes: Fakes,
 }
 
 impl Fleet {
@@ -71,24 +61,15 @@ impl Fleet {
 
     /// Like [`start`](Self::start), returning the error.
     pub fn try_start() -> Result<Fleet> {
-        let keys = FakeKeyService::start()?;
-        let balena = FakeBalena::start()?;
-        balena.add_user("demo", "demo-password");
-        let week = Duration::from_secs(7 * 24 * 3600);
-        let session = balena.session_token("demo", Duration::ZERO, week);
-        let pachd = FakePachd::start()?;
-        let iam = FakeIam::start_blocking()?;
-        let account = "fleet-account";
-        let admin = Identity::service_id("vault-admin", account);
-        let app = Identity::service_id("fleet-app", account);
-        iam.add_identity(&admin);
-        iam.add_identity(&app);
-        let admin_key = iam.create_api_key(&admin).value;
-        let app_key = iam.create_api_key(&app).value;
-        let proxmox = FakeProxmox::start()?;
-        let proxmox_secret = proxmox.add_token("root@pam", "vault", false);
-        proxmox.add_user("alice@pve");
-        proxmox.grant("/vms", "alice@pve", "PVEVMUser");
+        let fakes = Fakes::start()?;
+        let Fakes {
+            keys,
+            balena,
+            pachd,
+            iam,
+            proxmox,
+            ..
+        } = &fakes;
 
         let plugins = vec![
             Mounted {
@@ -125,7 +106,7 @@ impl Fleet {
                     ("config".into(), json!({"url": balena.url()})),
                     (
                         "role/developer".into(),
-                        json!({"balenaApiKey": session, "ttl": "5m", "max_ttl": "1h"}),
+                        json!({"balenaApiKey": fakes.balena_session, "ttl": "5m", "max_ttl": "1h"}),
                     ),
                 ],
                 mint: ("GET", "balena/creds/developer".into(), Value::Null),
@@ -146,17 +127,20 @@ impl Fleet {
                 mount: "auth/ibmcloud",
                 auth: true,
                 reference: vec![
-                    ("config".into(), iam.config_json(&admin_key, account)),
+                    (
+                        "config".into(),
+                        iam.config_json(&fakes.ibm_admin_key, IBM_ACCOUNT),
+                    ),
                     (
                         "role/dev-role".into(),
-                        json!({"bound_subjects": app.sub, "token_policies": "default",
+                        json!({"bound_subjects": fakes.ibm_app_subject, "token_policies": "default",
                                "token_ttl": "10m"}),
                     ),
                 ],
                 mint: (
                     "POST",
                     "auth/ibmcloud/login".into(),
-                    json!({"role": "dev-role", "api_key": app_key}),
+                    json!({"role": "dev-role", "api_key": fakes.ibm_app_key}),
                 ),
             },
             Mounted {
@@ -166,7 +150,7 @@ impl Fleet {
                 reference: vec![
                     (
                         "config".into(),
-                        proxmox.config_json("vault", &proxmox_secret, None),
+                        proxmox.config_json("vault", &fakes.proxmox_token_secret, None),
                     ),
                     (
                         "role/ci".into(),
@@ -199,11 +183,7 @@ impl Fleet {
         Ok(Fleet {
             server,
             plugins,
-            _keys: keys,
-            _balena: balena,
-            _pachd: pachd,
-            _iam: iam,
-            _proxmox: proxmox,
+            _fakes: fakes,
         })
     }
 

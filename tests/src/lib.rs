@@ -36,6 +36,7 @@ pub mod fake_iam;
 pub mod fake_keys;
 pub mod fake_pachd;
 pub mod fake_proxmox;
+pub mod fakes;
 pub mod fleet;
 pub mod leak_check;
 pub mod prod;

@@ -19,59 +19,34 @@
 //! proxmox_token_secret=5d1e...
 //! ```
 //!
-//! `balena_session` is a seven-day session token of the fake balena's demo
-//! user `demo` (password `demo-password`), what an operator would paste
-//! into a `secrets-balena` role. `pachd` is the fake pachd's gRPC address
-//! and `pachd_root_token` its root token, the admin token of the
-//! `secrets-pachyderm` demo mount. `proxmox` is the fake Proxmox API (HTTPS
-//! with a generated CA: the demo sets `insecure_skip_tls_verify`), with user
-//! `alice@pve` (PVEVMUser on `/vms`), and `proxmox_token_secret` the secret
-//! of its `root@pam!vault` token, the config token of the `proxmox/` mount.
-//! The `ibm_*` lines are the fake IBM Cloud IAM: the API key of its admin
-//! service ID (for the `auth-ibmcloud` config), and the API key and subject
-//! of an app service ID that logs in.
+//! The values are those of [`Fakes`] (what each one is for is documented
+//! there). The fake Proxmox API speaks HTTPS with a generated CA: the demo
+//! sets `insecure_skip_tls_verify`.
 
 use std::io::Write;
-use std::time::Duration;
 
-use integration_tests::fake_balena::FakeBalena;
-use integration_tests::fake_iam::{FakeIam, Identity};
-use integration_tests::fake_keys::FakeKeyService;
-use integration_tests::fake_pachd::FakePachd;
-use integration_tests::fake_proxmox::FakeProxmox;
+use integration_tests::fakes::{Fakes, IBM_ACCOUNT};
 
 fn main() -> std::io::Result<()> {
-    let keys = FakeKeyService::start()?;
-    let balena = FakeBalena::start()?;
-    balena.add_user("demo", "demo-password");
-    let session = balena.session_token("demo", Duration::ZERO, Duration::from_secs(7 * 24 * 3600));
-    let pachd = FakePachd::start()?;
-    let iam = FakeIam::start_blocking()?;
-    let account = "demo-account";
-    let admin = Identity::service_id("vault-admin", account);
-    let app = Identity::service_id("demo-app", account);
-    iam.add_identity(&admin);
-    iam.add_identity(&app);
-    let admin_key = iam.create_api_key(&admin);
-    let app_key = iam.create_api_key(&app);
-    let proxmox = FakeProxmox::start()?;
-    let proxmox_secret = proxmox.add_token("root@pam", "vault", false);
-    proxmox.add_user("alice@pve");
-    proxmox.grant("/vms", "alice@pve", "PVEVMUser");
+    let fakes = Fakes::start()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "keys={}", keys.url())?;
-    writeln!(out, "balena={}", balena.url())?;
-    writeln!(out, "ibm_iam={}", iam.url())?;
-    writeln!(out, "ibm_user_management={}", iam.user_management_url())?;
-    writeln!(out, "ibm_account={account}")?;
-    writeln!(out, "ibm_admin_key={}", admin_key.value)?;
-    writeln!(out, "ibm_app_key={}", app_key.value)?;
-    writeln!(out, "ibm_app_subject={}", app.sub)?;
-    writeln!(out, "balena_session={session}")?;
-    writeln!(out, "pachd={}", pachd.address())?;
-    writeln!(out, "pachd_root_token={}", pachd.root_token())?;
-    writeln!(out, "proxmox={}", proxmox.url())?;
-    writeln!(out, "proxmox_token_secret={proxmox_secret}")?;
+    writeln!(out, "keys={}", fakes.keys.url())?;
+    writeln!(out, "balena={}", fakes.balena.url())?;
+    writeln!(out, "ibm_iam={}", fakes.iam.url())?;
+    writeln!(
+        out,
+        "ibm_user_management={}",
+        fakes.iam.user_management_url()
+    )?;
+    writeln!(out, "ibm_account={IBM_ACCOUNT}")?;
+    writeln!(out, "ibm_admin_key={}", fakes.ibm_admin_key)?;
+    writeln!(out, "ibm_app_key={}", fakes.ibm_app_key)?;
+    writeln!(out, "ibm_app_subject={}", fakes.ibm_app_subject)?;
+    writeln!(out, "balena_session={}", fakes.balena_session)?;
+    writeln!(out, "pachd={}", fakes.pachd.address())?;
+    writeln!(out, "pachd_root_token={}", fakes.pachd.root_token())?;
+    writeln!(out, "proxmox={}", fakes.proxmox.url())?;
+    writeln!(out, "proxmox_token_secret={}", fakes.proxmox_token_secret)?;
     out.flush()?;
     drop(out);
     loop {
